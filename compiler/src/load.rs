@@ -1,0 +1,196 @@
+//! Text (YAML or JSON, multi-document, `kind: List`) into a [`Cluster`]. Pure: the caller reads
+//! the files and hands over their contents, so the CLI and the agent's `--manifests` mode share it.
+
+use k8s_openapi::api::core::v1 as corev1;
+use k8s_openapi::api::networking::v1 as netv1;
+use serde::de::DeserializeOwned;
+
+use crate::convert::{namespace_from_k8s, node_from_k8s, pod_from_k8s};
+use crate::diag::Diagnostic;
+use crate::model::{Cluster, Source};
+use crate::policy::Policy;
+
+/// One API object as read, with where it came from.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub source: Source,
+    pub value: serde_json::Value,
+}
+
+/// The objects of the kinds policyc uses, still as API types (lint reads fields the model drops).
+#[derive(Clone, Debug, Default)]
+pub struct Objects {
+    pub namespaces: Vec<(corev1::Namespace, Source)>,
+    pub pods: Vec<(corev1::Pod, Source)>,
+    pub policies: Vec<(netv1::NetworkPolicy, Source)>,
+    pub nodes: Vec<(corev1::Node, Source)>,
+}
+
+/// Splits a file into documents at `---` lines (a document marker at column 0 cannot occur inside a
+/// YAML block scalar, which is indented), parses each one, and flattens `kind: List`.
+pub fn parse_documents(text: &str, file: &str) -> (Vec<Document>, Vec<Diagnostic>) {
+    let mut docs = Vec::new();
+    let mut diags = Vec::new();
+    let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
+    for (i, line) in text.lines().enumerate() {
+        let is_marker = line == "---" || line.starts_with("--- ") || line == "...";
+        if is_marker {
+            chunks.push((i + 2, String::new()));
+        } else {
+            let chunk = &mut chunks.last_mut().expect("never empty").1;
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    for (line, chunk) in chunks {
+        if chunk.trim().is_empty() {
+            continue;
+        }
+        // The document's line is that of its first non-blank, non-comment line.
+        let first = chunk
+            .lines()
+            .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .unwrap_or(0);
+        let source = Source {
+            file: file.to_string(),
+            line: line + first,
+        };
+        match serde_yaml::from_str::<serde_json::Value>(&chunk) {
+            Ok(serde_json::Value::Null) => {}
+            Ok(value) => flatten(value, source, &mut docs, &mut diags),
+            Err(e) => diags.push(
+                Diagnostic::new("document", "", format!("not valid YAML or JSON: {e}")).at(Some(&source)),
+            ),
+        }
+    }
+    (docs, diags)
+}
+
+fn flatten(value: serde_json::Value, source: Source, docs: &mut Vec<Document>, diags: &mut Vec<Diagnostic>) {
+    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+    if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
+        match value.get("items") {
+            Some(serde_json::Value::Array(items)) => {
+                for item in items {
+                    flatten(item.clone(), source.clone(), docs, diags);
+                }
+            }
+            _ => diags.push(Diagnostic::new(kind.to_string(), "items", "must be a list").at(Some(&source))),
+        }
+        return;
+    }
+    docs.push(Document { source, value });
+}
+
+fn typed<T: DeserializeOwned>(doc: &Document, kind: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(&doc.value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let meta = doc.value.get("metadata");
+            let name = meta
+                .and_then(|m| m.get("name"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("?");
+            let object = match meta.and_then(|m| m.get("namespace")).and_then(|n| n.as_str()) {
+                Some(ns) => format!("{kind} {ns}/{name}"),
+                None => format!("{kind} {name}"),
+            };
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            diags.push(Diagnostic::new(object, field, e.into_inner().to_string()).at(Some(&doc.source)));
+            None
+        }
+    }
+}
+
+/// Sorts documents into the kinds policyc uses; every other kind is ignored.
+pub fn classify(docs: &[Document]) -> (Objects, Vec<Diagnostic>) {
+    let mut objects = Objects::default();
+    let mut diags = Vec::new();
+    for doc in docs {
+        let kind = doc.value.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+        let api = doc
+            .value
+            .get("apiVersion")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default();
+        let src = doc.source.clone();
+        match (kind, api) {
+            ("Namespace", "v1") => {
+                if let Some(o) = typed(doc, kind, &mut diags) {
+                    objects.namespaces.push((o, src));
+                }
+            }
+            ("Pod", "v1") => {
+                if let Some(o) = typed(doc, kind, &mut diags) {
+                    objects.pods.push((o, src));
+                }
+            }
+            ("Node", "v1") => {
+                if let Some(o) = typed(doc, kind, &mut diags) {
+                    objects.nodes.push((o, src));
+                }
+            }
+            ("NetworkPolicy", "networking.k8s.io/v1") => {
+                if let Some(o) = typed(doc, kind, &mut diags) {
+                    objects.policies.push((o, src));
+                }
+            }
+            _ => {}
+        }
+    }
+    (objects, diags)
+}
+
+/// Compiles API objects into a cluster snapshot. Invalid fields are reported and fail closed.
+pub fn build_cluster(objects: &Objects) -> (Cluster, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let namespaces = objects.namespaces.iter().map(|(ns, _)| namespace_from_k8s(ns));
+    let pods: Vec<_> = objects
+        .pods
+        .iter()
+        .map(|(p, src)| {
+            let (pod, d) = pod_from_k8s(p, Some(src));
+            diags.extend(d);
+            pod
+        })
+        .collect();
+    let policies: Vec<_> = objects
+        .policies
+        .iter()
+        .map(|(p, src)| {
+            let (policy, d) = Policy::from_k8s(p, Some(src));
+            diags.extend(d);
+            policy
+        })
+        .collect();
+    let nodes: Vec<_> = objects
+        .nodes
+        .iter()
+        .map(|(n, src)| {
+            let (node, d) = node_from_k8s(n, Some(src));
+            diags.extend(d);
+            node
+        })
+        .collect();
+    (Cluster::new(namespaces, pods, policies, nodes), diags)
+}
+
+/// The whole path from file contents to a snapshot: `(file name, contents)` pairs in, cluster and
+/// every diagnostic out.
+pub fn load_texts<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (Cluster, Objects, Vec<Diagnostic>) {
+    let mut docs = Vec::new();
+    let mut diags = Vec::new();
+    for (name, text) in files {
+        let (d, e) = parse_documents(text, name);
+        docs.extend(d);
+        diags.extend(e);
+    }
+    let (objects, e) = classify(&docs);
+    diags.extend(e);
+    let (cluster, e) = build_cluster(&objects);
+    diags.extend(e);
+    (cluster, objects, diags)
+}

@@ -1,0 +1,140 @@
+//! `policyc explain pod NAMESPACE/NAME`: a pod's labels, addresses, ports, and the policies and
+//! rules that govern each direction.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use policyc_compiler::explain::{explain_pod, DirectionView, PodView};
+use policyc_compiler::Engine;
+
+use super::{load_strict, print_structured, InputArgs, OutputArgs, OutputFormat};
+
+#[derive(Debug, Subcommand)]
+pub enum What {
+    /// Explain the policies that apply to one pod.
+    Pod {
+        /// `namespace/name`.
+        pod: String,
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+pub fn run(what: What) -> anyhow::Result<ExitCode> {
+    let What::Pod { pod, input, output } = what;
+    let loaded = load_strict(&input)?;
+    let engine = Engine::new(&loaded.cluster);
+    let (ns, name) = pod
+        .split_once('/')
+        .with_context(|| format!("{pod:?}: expected namespace/name"))?;
+    let index = engine
+        .pod_index(ns, name)
+        .with_context(|| format!("pod {pod} not found in the input"))?;
+    let view = explain_pod(&engine, index);
+    match output.output {
+        OutputFormat::Text => {
+            print!("{}", render_text(&view));
+            if let Some(note) = super::implicit_namespace_note(&loaded.cluster) {
+                eprintln!("{note}");
+            }
+        }
+        f => print_structured(f, &view)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn render_text(v: &PodView) -> String {
+    let mut out = format!("Pod {}\n", v.pod);
+    out.push_str(&format!(
+        "  node:    {}\n",
+        v.node.as_deref().unwrap_or("(not scheduled)")
+    ));
+    let ips: Vec<String> = v.ips.iter().map(|i| i.to_string()).collect();
+    out.push_str(&format!(
+        "  ips:     {}{}\n",
+        if ips.is_empty() {
+            "(none)".to_string()
+        } else {
+            ips.join(", ")
+        },
+        if v.addressable { "" } else { " (not addressable)" }
+    ));
+    if v.host_network {
+        out.push_str("  network: host (the pod uses its node's addresses)\n");
+    }
+    let labels: Vec<String> = v.labels.iter().map(|(k, val)| format!("{k}={val}")).collect();
+    out.push_str(&format!(
+        "  labels:  {}\n",
+        if labels.is_empty() {
+            "(none)".into()
+        } else {
+            labels.join(", ")
+        }
+    ));
+    let ports: Vec<String> = v
+        .ports
+        .iter()
+        .map(|p| match &p.name {
+            Some(n) => format!("{n}={}/{}", p.port, p.protocol),
+            None => format!("{}/{}", p.port, p.protocol),
+        })
+        .collect();
+    out.push_str(&format!(
+        "  ports:   {}\n",
+        if ports.is_empty() {
+            "(none)".into()
+        } else {
+            ports.join(", ")
+        }
+    ));
+    direction_text(&mut out, "Ingress", "from", &v.pod, &v.ingress);
+    direction_text(&mut out, "Egress", "to", &v.pod, &v.egress);
+    out
+}
+
+fn direction_text(out: &mut String, title: &str, prep: &str, pod: &str, d: &DirectionView) {
+    out.push_str(&format!("{title}:\n"));
+    if let Some(note) = &d.note {
+        out.push_str(&format!("  not isolated: {note}\n"));
+        return;
+    }
+    if !d.isolated {
+        out.push_str(&format!(
+            "  not isolated: no policy selects {pod} for {}; everything is allowed\n",
+            title.to_lowercase()
+        ));
+        return;
+    }
+    out.push_str(&format!("  isolated by: {}\n", d.policies.join(", ")));
+    if d.rules.is_empty() {
+        out.push_str(&format!(
+            "  no rules: all {} traffic is denied\n",
+            title.to_lowercase()
+        ));
+    }
+    for r in &d.rules {
+        let at = r.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+        out.push_str(&format!("  {} rule {}{at}:", r.policy, r.rule));
+        if r.invalid {
+            out.push_str(" invalid, admits nothing\n");
+            continue;
+        }
+        out.push('\n');
+        match &r.peers {
+            None => out.push_str(&format!("    {prep}: anywhere\n")),
+            Some(ps) if ps.is_empty() => out.push_str(&format!("    {prep}: nothing\n")),
+            Some(ps) => {
+                for p in ps {
+                    out.push_str(&format!("    {prep}: {p}\n"));
+                }
+            }
+        }
+        match &r.ports {
+            None => out.push_str("    ports: every port and protocol\n"),
+            Some(ps) => out.push_str(&format!("    ports: {}\n", ps.join(", "))),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! `policyc lint` (not implemented yet: being written).
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("policyc lint is not implemented yet")
+}
