@@ -1,0 +1,116 @@
+//! The e2e suite: each topology built once, every scenario run on it with the real agent.
+//! Tests that build namespaces take a process-wide lock: running them concurrently on a small
+//! machine only makes probe timeouts flaky.
+
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use policyc_e2e::harness::{Enforcer, Sandbox};
+use policyc_e2e::policyc::{self, Binaries};
+use policyc_e2e::topology::Kind;
+use policyc_e2e::{prereq, scenarios};
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn bins() -> Binaries {
+    static BINS: OnceLock<Binaries> = OnceLock::new();
+    BINS.get_or_init(|| policyc::build().expect("building policyc and e2e-pod"))
+        .clone()
+}
+
+fn report(name: &str, sb: &Sandbox, started: Instant) {
+    let (median, max) = sb.convergence_summary().unwrap_or_default();
+    eprintln!(
+        "{name}: {} steps in {:.1?}; convergence median {median:?}, max {max:?}",
+        sb.convergence.len(),
+        started.elapsed()
+    );
+    for (step, took) in &sb.convergence {
+        eprintln!("  {took:>10.1?}  {step}");
+    }
+}
+
+/// Without any enforcement everything must pass: checks the topology, servers and probes
+/// themselves (so that a denial seen later is the policy's doing).
+#[test]
+fn plumbing_all_allowed_without_enforcement() {
+    if !prereq::check("plumbing_all_allowed_without_enforcement") {
+        return;
+    }
+    let _g = serial();
+    for kind in Kind::ALL {
+        let started = Instant::now();
+        let mut sb =
+            Sandbox::new(bins(), kind, 2, true, scenarios::universe(), Enforcer::None).expect("sandbox");
+        let mut state = scenarios::base();
+        // Policies are written but nothing enforces them.
+        state.policies = vec![scenarios::np(
+            "alpha",
+            "deny",
+            "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n",
+        )];
+        sb.apply(state).expect("apply");
+        for family in sb.families() {
+            let mut m = sb.predicted(family).expect("matrix");
+            for r in &mut m.results {
+                r.allowed.iter_mut().flatten().for_each(|c| *c = true);
+            }
+            // The first packets can be lost while neighbours resolve (host-gw over IPv6): retry.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut bad = sb.observe(&m).expect("observe");
+            while !bad.is_empty() && Instant::now() < deadline {
+                bad = sb.observe(&m).expect("observe");
+            }
+            assert!(
+                bad.is_empty(),
+                "{}: {family}: traffic fails without any policy:\n{}",
+                kind.name(),
+                bad.iter().map(|b| format!("  {b}\n")).collect::<String>()
+            );
+        }
+        let bad = sb.node_to_local_pods().expect("node probes");
+        assert!(bad.is_empty(), "{}: {bad:?}", kind.name());
+        eprintln!("{}: plumbing ok in {:.1?}", kind.name(), started.elapsed());
+    }
+}
+
+fn topology(kind: Kind, dual_stack: bool) {
+    let name = kind.name();
+    if !prereq::check(name) {
+        return;
+    }
+    let _g = serial();
+    let started = Instant::now();
+    let mut sb = Sandbox::new(
+        bins(),
+        kind,
+        2,
+        dual_stack,
+        scenarios::universe(),
+        Enforcer::from_env(),
+    )
+    .expect("sandbox");
+    let res = scenarios::run_all(&mut sb);
+    report(name, &sb, started);
+    if let Err(e) = res {
+        panic!("{e:#}");
+    }
+}
+
+#[test]
+fn flannel_vxlan_dual_stack() {
+    topology(Kind::FlannelVxlan, true);
+}
+
+#[test]
+fn flannel_host_gw_dual_stack() {
+    topology(Kind::FlannelHostGw, true);
+}
+
+#[test]
+fn kubenet_hostroutes() {
+    topology(Kind::Kubenet, false);
+}
