@@ -29,10 +29,12 @@ pub enum Enforcer {
 }
 
 impl Enforcer {
-    /// `POLICYC_E2E_ENFORCER=render` selects the stand-in; the default is the real agent.
+    /// `POLICYC_E2E_ENFORCER=render` selects the stand-in (`none`: no enforcement, to see the
+    /// tests fail); the default is the real agent.
     pub fn from_env() -> Enforcer {
         match std::env::var("POLICYC_E2E_ENFORCER").as_deref() {
             Ok("render") => Enforcer::Render,
+            Ok("none") => Enforcer::None,
             _ => Enforcer::Agent,
         }
     }
@@ -307,36 +309,7 @@ impl Sandbox {
 
     /// Runs one prober per source namespace, all at once; returns `ok` per target, per source.
     pub fn probe_all(&self, requests: &[(String, Request)]) -> Result<Vec<Vec<bool>>> {
-        let mut children = Vec::new();
-        for (ns, req) in requests {
-            let mut child = sh::netns_command(ns, self.bins.pod.to_str().context("non-UTF-8 path")?)
-                .arg("probe")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()?;
-            let mut stdin = child.stdin.take().expect("piped");
-            stdin.write_all(serde_json::to_string(req)?.as_bytes())?;
-            drop(stdin);
-            children.push(child);
-        }
-        let mut out = Vec::new();
-        for (child, (ns, req)) in children.into_iter().zip(requests) {
-            let o = child.wait_with_output()?;
-            if !o.status.success() {
-                bail!("prober in {ns} failed: {}", String::from_utf8_lossy(&o.stderr));
-            }
-            let r: Response = serde_json::from_slice(&o.stdout).context("prober output")?;
-            if r.ok.len() != req.targets.len() {
-                bail!(
-                    "prober in {ns} answered {} of {} targets",
-                    r.ok.len(),
-                    req.targets.len()
-                );
-            }
-            out.push(r.ok);
-        }
-        Ok(out)
+        probe_all(&self.bins.pod, requests)
     }
 
     /// Probes every (source, destination, port) of `m`: `observed[result][from][to]`, laid out as
@@ -425,7 +398,10 @@ impl Sandbox {
                 return Ok(took);
             }
             if since.elapsed() > timeout {
-                let list: Vec<String> = mismatches.iter().map(|m| format!("  {m}")).collect();
+                let mut list: Vec<String> = mismatches.iter().take(40).map(|m| format!("  {m}")).collect();
+                if mismatches.len() > 40 {
+                    list.push(format!("  ... and {} more", mismatches.len() - 40));
+                }
                 bail!(
                     "{}: step {step:?}: observed matrix still differs from `policyc matrix` after {timeout:?} ({} cells):\n{}\n{}",
                     self.net.kind.name(),
@@ -594,4 +570,82 @@ pub fn mismatches(m: &Matrix, observed: &[Vec<Vec<bool>>]) -> Vec<Mismatch> {
         }
     }
     out
+}
+
+/// Runs one prober per source namespace, all at once; returns `ok` per target, per source.
+pub fn probe_all(pod_bin: &std::path::Path, requests: &[(String, Request)]) -> Result<Vec<Vec<bool>>> {
+    let mut children = Vec::new();
+    for (ns, req) in requests {
+        let mut child = sh::netns_command(ns, pod_bin.to_str().context("non-UTF-8 path")?)
+            .arg("probe")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(serde_json::to_string(req)?.as_bytes())?;
+        drop(stdin);
+        children.push(child);
+    }
+    let mut out = Vec::new();
+    for (child, (ns, req)) in children.into_iter().zip(requests) {
+        let o = child.wait_with_output()?;
+        if !o.status.success() {
+            bail!("prober in {ns} failed: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        let r: Response = serde_json::from_slice(&o.stdout).context("prober output")?;
+        if r.ok.len() != req.targets.len() {
+            bail!(
+                "prober in {ns} answered {} of {} targets",
+                r.ok.len(),
+                req.targets.len()
+            );
+        }
+        out.push(r.ok);
+    }
+    Ok(out)
+}
+
+/// A long-lived TCP connection from inside a namespace (`e2e-pod session`), driven line by line.
+pub struct Session {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Session {
+    pub fn open(pod_bin: &std::path::Path, ns: &str, target: std::net::SocketAddr) -> Result<Session> {
+        let mut child = sh::netns_command(ns, pod_bin.to_str().context("non-UTF-8 path")?)
+            .args(["session", &target.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take().expect("piped");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        if !line.starts_with("connected") {
+            bail!("session from {ns} to {target} did not connect: {line:?}");
+        }
+        Ok(Session { child, stdin, stdout })
+    }
+
+    /// Sends `msg` over the connection and checks its echo (bounded by the session's timeout).
+    pub fn exchange(&mut self, msg: &str) -> Result<()> {
+        writeln!(self.stdin, "{msg}")?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        if line.trim_end() != format!("OK {msg}") {
+            bail!("exchange {msg:?} failed: {line:?}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -299,3 +299,120 @@ pub fn run_all(sb: &mut Sandbox) -> Result<()> {
     sb.step("policies deleted", with(base, vec![]))?;
     Ok(())
 }
+
+/// SIGKILLs every agent while probes run, restarts them, and checks that denied traffic never
+/// passed (probed continuously) and an established allowed TCP connection kept working.
+/// Returns how many probe rounds ran during the restart window.
+pub fn restart(sb: &mut Sandbox) -> Result<usize> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::harness::{probe_all, Session};
+    use crate::probe::Request;
+
+    if sb.enforcer != crate::harness::Enforcer::Agent {
+        bail!("the restart scenario needs the real agent (POLICYC_E2E_ENFORCER is set)");
+    }
+    let mut state = base();
+    state.policies = vec![
+        np(
+            "alpha",
+            "db-from-web",
+            "  podSelector:\n    matchLabels: {app: db}\n  ingress:\n  - from:\n    - podSelector:\n        matchLabels: {app: web}\n    ports:\n    - port: 80\n",
+        ),
+        deny_all("beta", "Ingress"),
+    ];
+    let since = sb.apply(state)?;
+    sb.start_agents()?;
+    sb.converge("restart: initial policy", since, Duration::from_secs(10))?;
+
+    let ip = |k: &str| sb.pod_ip(k, false).expect("pod has IPv4");
+    // Denied: other pod (cross-node, same-node), wrong port, deny-all namespace.
+    let denied = [
+        ("beta/client", "alpha/db", 80, Proto::Tcp),
+        ("alpha/api", "alpha/db", 80, Proto::Tcp),
+        ("alpha/web", "alpha/db", 8080, Proto::Tcp),
+        ("alpha/web", "alpha/db", 53, Proto::Udp),
+        ("alpha/web", "beta/web", 80, Proto::Tcp),
+        ("beta/client", "beta/web", 53, Proto::Udp),
+    ];
+    let requests: Vec<(String, Request)> = denied
+        .iter()
+        .map(|&(from, to, port, proto)| {
+            (
+                sb.pod_ns(from).expect("pod exists").to_string(),
+                Request {
+                    bind: None,
+                    timeout_ms: crate::harness::PROBE_TIMEOUT_MS,
+                    targets: vec![sb.target(to, ip(to), port, proto)],
+                },
+            )
+        })
+        .collect();
+    let mut session = Session::open(
+        &sb.bins.pod,
+        sb.pod_ns("alpha/web").expect("pod"),
+        (ip("alpha/db"), 80).into(),
+    )?;
+    session.exchange("before restart")?;
+
+    let stop = AtomicBool::new(false);
+    let pod_bin = sb.bins.pod.clone();
+    let (rounds, leaks, result) = std::thread::scope(|s| {
+        let prober = s.spawn(|| -> Result<(usize, Vec<String>)> {
+            let mut rounds = 0;
+            let mut leaks = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let res = probe_all(&pod_bin, &requests)?;
+                rounds += 1;
+                for (ok, d) in res.iter().flatten().zip(&denied) {
+                    if *ok {
+                        leaks.push(format!(
+                            "round {rounds}: {} -> {} {}/{:?} passed",
+                            d.0, d.1, d.2, d.3
+                        ));
+                    }
+                }
+            }
+            Ok((rounds, leaks))
+        });
+        let mut run = || -> Result<()> {
+            std::thread::sleep(Duration::from_millis(500));
+            for n in 0..sb.net.nodes.len() {
+                sb.agent_mut(n).kill();
+            }
+            session.exchange("agents dead")?;
+            std::thread::sleep(Duration::from_millis(1000));
+            for n in 0..sb.net.nodes.len() {
+                sb.restart_agent(n)?;
+            }
+            session.exchange("after restart")?;
+            std::thread::sleep(Duration::from_millis(1000));
+            session.exchange("after restart, settled")?;
+            Ok(())
+        };
+        let result = run();
+        stop.store(true, Ordering::Relaxed);
+        match prober.join() {
+            Ok(Ok((rounds, leaks))) => (rounds, leaks, result),
+            Ok(Err(e)) => (0, Vec::new(), result.and(Err(e))),
+            Err(_) => (
+                0,
+                Vec::new(),
+                result.and(Err(anyhow::anyhow!("prober thread panicked"))),
+            ),
+        }
+    });
+    result?;
+    if !leaks.is_empty() {
+        bail!(
+            "denied traffic passed during the agent restart:\n  {}",
+            leaks.join("\n  ")
+        );
+    }
+    if rounds < 3 {
+        bail!("only {rounds} probe rounds ran during the restart window");
+    }
+    let since = std::time::Instant::now();
+    sb.converge("restart: after restart", since, Duration::from_secs(10))?;
+    Ok(rounds)
+}

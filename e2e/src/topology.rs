@@ -436,14 +436,15 @@ impl Network {
     }
 
     /// Installs the emulated kube-proxy table on every node: `vip:port` DNATed to `backend`, in
-    /// prerouting (pod traffic) and output (node traffic), at priority dstnat as kube-proxy does.
+    /// prerouting (pod traffic) and output (node traffic), at priority dstnat as kube-proxy does
+    /// (written -100 in output: nft 1.0.6 accepts the name `dstnat` only in prerouting).
     pub fn install_service(&self, vip: Ipv4Addr, port: u16, backend: Ipv4Addr, target: u16) -> Result<()> {
         let rule = format!("ip daddr {vip} tcp dport {port} dnat to {backend}:{target}");
         let script = format!(
             "table ip kube-proxy-emu\ndelete table ip kube-proxy-emu\n\
              table ip kube-proxy-emu {{\n\
              \tchain prerouting {{ type nat hook prerouting priority dstnat; policy accept; {rule}; }}\n\
-             \tchain output {{ type nat hook output priority dstnat; policy accept; {rule}; }}\n}}\n"
+             \tchain output {{ type nat hook output priority -100; policy accept; {rule}; }}\n}}\n"
         );
         for node in &self.nodes {
             sh::exec_stdin(&node.ns.name, "nft", &["-f", "-"], Some(&script))?;

@@ -73,6 +73,12 @@ fn plumbing_all_allowed_without_enforcement() {
         }
         let bad = sb.node_to_local_pods().expect("node probes");
         assert!(bad.is_empty(), "{}: {bad:?}", kind.name());
+        // Without policies every pod reaches the emulated service.
+        sb.apply(scenarios::base()).expect("apply");
+        let bad = sb
+            .check_service(std::net::Ipv4Addr::new(198, 19, 0, 10), 80, "beta/web", 80)
+            .expect("service probes");
+        assert!(bad.is_empty(), "{}: service: {bad:?}", kind.name());
         eprintln!("{}: plumbing ok in {:.1?}", kind.name(), started.elapsed());
     }
 }
@@ -113,4 +119,30 @@ fn flannel_host_gw_dual_stack() {
 #[test]
 fn kubenet_hostroutes() {
     topology(Kind::Kubenet, false);
+}
+
+#[test]
+fn agent_restart_keeps_enforcing() {
+    if !prereq::check("agent_restart_keeps_enforcing") {
+        return;
+    }
+    let _g = serial();
+    let started = Instant::now();
+    let mut sb = Sandbox::new(
+        bins(),
+        Kind::FlannelVxlan,
+        2,
+        false,
+        scenarios::universe(),
+        Enforcer::from_env(),
+    )
+    .expect("sandbox");
+    let res = scenarios::restart(&mut sb);
+    report("agent_restart_keeps_enforcing", &sb, started);
+    match res {
+        Ok(rounds) => {
+            eprintln!("agent restart: {rounds} probe rounds of denied flows during the restart, none passed")
+        }
+        Err(e) => panic!("{e:#}"),
+    }
 }
