@@ -107,32 +107,40 @@ fn universe(state: &State) -> Universe {
     }
 }
 
-/// Side by side: predicted | observed, `.` allowed, `X` denied, `!` where they differ.
+/// Side by side: predicted | observed, `.` allowed, `X` denied; an observed cell that differs
+/// from the prediction is followed by `!`.
 pub fn render_side_by_side(m: &Matrix, observed: &[Vec<Vec<bool>>]) -> String {
     let w = m.pods.iter().map(|p| p.len()).max().unwrap_or(0);
+    let n = m.pods.len();
     let cell = |b: bool| if b { '.' } else { 'X' };
     let mut out = String::new();
     for (r, obs) in m.results.iter().zip(observed) {
         out.push_str(&format!(
-            "\n{}/{}   (rows: from, columns: to; . allowed, X denied)\n",
+            "\n{}/{}   (rows: from, columns: to; . allowed, X denied, ! differs)\n",
             r.port, r.protocol
         ));
-        let idx: String = (0..m.pods.len()).map(|j| format!("{:>2}", j)).collect();
+        let pw = 2 * n;
+        let pred_head: String = (0..n).map(|j| format!("{j:>2}")).collect();
+        let obs_head: String = (0..n).map(|j| format!("{j:>2} ")).collect();
         out.push_str(&format!(
-            "{:w$}    predicted{}   observed\n",
+            "{:pad$}{:<pw$}    observed\n",
             "",
-            " ".repeat((2 * m.pods.len()).saturating_sub(9)),
-            w = w + 3
+            " predicted",
+            pad = w + 3
         ));
-        out.push_str(&format!("{:w$}   {idx}   {idx}\n", "", w = w + 3));
+        out.push_str(&format!(
+            "{:pad$}{pred_head:<pw$}    {obs_head}\n",
+            "",
+            pad = w + 3
+        ));
         for (i, row) in r.allowed.iter().enumerate() {
             let p: String = row.iter().map(|&b| format!(" {}", cell(b))).collect();
             let o: String = row
                 .iter()
                 .zip(&obs[i])
-                .map(|(&want, &got)| format!(" {}", if want == got { cell(got) } else { '!' }))
+                .map(|(&want, &got)| format!(" {}{}", cell(got), if want == got { ' ' } else { '!' }))
                 .collect();
-            out.push_str(&format!("{i:>2} {:w$}   {p}   {o}\n", m.pods[i]));
+            out.push_str(&format!("{i:>2} {:w$}{p:<pw$}    {}\n", m.pods[i], o.trim_end()));
         }
     }
     out
@@ -163,7 +171,7 @@ pub fn run() -> Result<bool> {
         2,
         false,
         universe(&state),
-        Enforcer::Agent,
+        Enforcer::from_env(),
     )?;
     *run.lock().expect("not poisoned") = Some(sb.net.run_id.clone());
     let since = sb.apply(state)?;
