@@ -72,6 +72,7 @@ impl Drop for RunningPod {
 /// One probe's outcome against the prediction.
 #[derive(Clone, Debug)]
 pub struct Mismatch {
+    pub family: String,
     pub from: String,
     pub to: String,
     pub port: u16,
@@ -83,7 +84,8 @@ impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} -> {} {}/{}: predicted {}, observed {}",
+            "{}: {} -> {} {}/{}: predicted {}, observed {}",
+            self.family,
             self.from,
             self.to,
             self.port,
@@ -315,47 +317,58 @@ impl Sandbox {
     /// Probes every (source, destination, port) of `m`: `observed[result][from][to]`, laid out as
     /// `m.results[..].allowed`.
     pub fn observe_matrix(&self, m: &Matrix) -> Result<Vec<Vec<Vec<bool>>>> {
-        let v6 = m.family == "ipv6";
-        let n = m.pods.len();
+        Ok(self.observe_matrices(std::slice::from_ref(m))?.remove(0))
+    }
+
+    /// Like [`observe_matrix`](Self::observe_matrix) for several matrices (the families of a
+    /// dual-stack cluster) in one round of probes, so a round costs one probe timeout.
+    pub fn observe_matrices(&self, ms: &[Matrix]) -> Result<Vec<Vec<Vec<Vec<bool>>>>> {
         let mut requests = Vec::new();
+        // Per request: (matrix, source row, cells as (result, destination column)).
         let mut cells = Vec::new();
-        for src in &m.pods {
-            let ns = self
-                .pod_ns(src)
-                .with_context(|| format!("matrix names unknown pod {src}"))?;
-            let mut targets = Vec::new();
-            let mut these = Vec::new();
-            for (k, r) in m.results.iter().enumerate() {
-                let proto: Proto = serde_json::from_value(serde_json::json!(r.protocol))?;
-                if proto == Proto::Sctp && !self.universe.sctp {
-                    bail!(
-                        "the matrix has SCTP port {} but the servers do not log SCTP",
-                        r.port
-                    );
+        for (mi, m) in ms.iter().enumerate() {
+            let v6 = m.family == "ipv6";
+            for (i, src) in m.pods.iter().enumerate() {
+                let ns = self
+                    .pod_ns(src)
+                    .with_context(|| format!("matrix names unknown pod {src}"))?;
+                let mut targets = Vec::new();
+                let mut these = Vec::new();
+                for (k, r) in m.results.iter().enumerate() {
+                    let proto: Proto = serde_json::from_value(serde_json::json!(r.protocol))?;
+                    if proto == Proto::Sctp && !self.universe.sctp {
+                        bail!(
+                            "the matrix has SCTP port {} but the servers do not log SCTP",
+                            r.port
+                        );
+                    }
+                    for (j, dst) in m.pods.iter().enumerate() {
+                        let ip = self
+                            .pod_ip(dst, v6)
+                            .with_context(|| format!("{dst} has no address of {}", m.family))?;
+                        targets.push(self.target(dst, ip, r.port, proto));
+                        these.push((k, j));
+                    }
                 }
-                for (j, dst) in m.pods.iter().enumerate() {
-                    let ip = self
-                        .pod_ip(dst, v6)
-                        .with_context(|| format!("{dst} has no address of {}", m.family))?;
-                    targets.push(self.target(dst, ip, r.port, proto));
-                    these.push((k, j));
-                }
+                requests.push((
+                    ns.to_string(),
+                    Request {
+                        bind: self.bind_of(src, v6),
+                        timeout_ms: PROBE_TIMEOUT_MS,
+                        targets,
+                    },
+                ));
+                cells.push((mi, i, these));
             }
-            requests.push((
-                ns.to_string(),
-                Request {
-                    bind: self.bind_of(src, v6),
-                    timeout_ms: PROBE_TIMEOUT_MS,
-                    targets,
-                },
-            ));
-            cells.push(these);
         }
         let results = self.probe_all(&requests)?;
-        let mut observed = vec![vec![vec![false; n]; n]; m.results.len()];
-        for (i, (these, oks)) in cells.iter().zip(results).enumerate() {
+        let mut observed: Vec<Vec<Vec<Vec<bool>>>> = ms
+            .iter()
+            .map(|m| vec![vec![vec![false; m.pods.len()]; m.pods.len()]; m.results.len()])
+            .collect();
+        for ((mi, i, these), oks) in cells.iter().zip(results) {
             for (&(k, j), ok) in these.iter().zip(oks) {
-                observed[k][i][j] = ok;
+                observed[*mi][k][*i][j] = ok;
             }
         }
         Ok(observed)
@@ -388,10 +401,12 @@ impl Sandbox {
             .map(|f| self.predicted(f))
             .collect::<Result<_>>()?;
         loop {
-            let mut mismatches = Vec::new();
-            for m in &predicted {
-                mismatches.extend(self.observe(m)?);
-            }
+            let observed = self.observe_matrices(&predicted)?;
+            let mismatches: Vec<Mismatch> = predicted
+                .iter()
+                .zip(&observed)
+                .flat_map(|(m, o)| mismatches(m, o))
+                .collect();
             if mismatches.is_empty() {
                 let took = since.elapsed();
                 self.convergence.push((step.to_string(), took));
@@ -559,6 +574,7 @@ pub fn mismatches(m: &Matrix, observed: &[Vec<Vec<bool>>]) -> Vec<Mismatch> {
             for (j, &predicted) in row.iter().enumerate() {
                 if obs[i][j] != predicted {
                     out.push(Mismatch {
+                        family: m.family.clone(),
                         from: m.pods[i].clone(),
                         to: m.pods[j].clone(),
                         port: r.port,

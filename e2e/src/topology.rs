@@ -165,7 +165,11 @@ impl Network {
             ],
         )?;
         let br = self.kind.bridge();
-        sh::ip(n, &["link", "add", br, "type", "bridge"])?;
+        // A fixed MAC, as the bridge CNI plugin sets it: otherwise the bridge takes its lowest
+        // port's MAC and changes it when that pod goes away, leaving every other pod's
+        // neighbour entry for the gateway stale.
+        let br_mac = format!("0a:58:0a:f4:{i:02x}:01");
+        sh::ip(n, &["link", "add", br, "address", &br_mac, "type", "bridge"])?;
         sh::exec(
             n,
             "sysctl",
