@@ -356,6 +356,7 @@ pub fn restart(sb: &mut Sandbox) -> Result<usize> {
     session.exchange("before restart")?;
 
     let stop = AtomicBool::new(false);
+    let mut changed = None;
     let pod_bin = sb.bins.pod.clone();
     let (rounds, leaks, result) = std::thread::scope(|s| {
         let prober = s.spawn(|| -> Result<(usize, Vec<String>)> {
@@ -381,6 +382,15 @@ pub fn restart(sb: &mut Sandbox) -> Result<usize> {
                 sb.agent_mut(n).kill();
             }
             session.exchange("agents dead")?;
+            // A change while no agent runs (only more denial, so the leak check still holds):
+            // the restarted agents must pick it up.
+            let mut more = sb.state.clone();
+            more.policies.push(np(
+                "beta",
+                "client-no-egress",
+                "  podSelector:\n    matchLabels: {app: client}\n  policyTypes: [Egress]\n",
+            ));
+            changed = Some(sb.apply(more)?);
             std::thread::sleep(Duration::from_millis(1000));
             for n in 0..sb.net.nodes.len() {
                 sb.restart_agent(n)?;
@@ -412,7 +422,11 @@ pub fn restart(sb: &mut Sandbox) -> Result<usize> {
     if rounds < 3 {
         bail!("only {rounds} probe rounds ran during the restart window");
     }
-    let since = std::time::Instant::now();
-    sb.converge("restart: after restart", since, Duration::from_secs(10))?;
+    let since = changed.expect("the change was written");
+    sb.converge(
+        "restart: change written while agents were down",
+        since,
+        Duration::from_secs(15),
+    )?;
     Ok(rounds)
 }
