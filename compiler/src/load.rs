@@ -71,8 +71,19 @@ fn flatten(value: serde_json::Value, source: Source, docs: &mut Vec<Document>, d
     if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
         match value.get("items") {
             Some(serde_json::Value::Array(items)) => {
+                // A typed list (`PodList`, as the API returns it) leaves kind and apiVersion out of
+                // its items; they are the list's.
+                let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+                let api = value.get("apiVersion").cloned();
                 for item in items {
-                    flatten(item.clone(), source.clone(), docs, diags);
+                    let mut item = item.clone();
+                    if let (Some(k), Some(obj)) = (item_kind, item.as_object_mut()) {
+                        obj.entry("kind").or_insert_with(|| k.into());
+                        if let Some(api) = &api {
+                            obj.entry("apiVersion").or_insert_with(|| api.clone());
+                        }
+                    }
+                    flatten(item, source.clone(), docs, diags);
                 }
             }
             _ => diags.push(Diagnostic::new(kind.to_string(), "items", "must be a list").at(Some(&source))),
@@ -192,5 +203,7 @@ pub fn load_texts<'a>(
     diags.extend(e);
     let (cluster, e) = build_cluster(&objects);
     diags.extend(e);
+    // In file and line order (stable, so one object's problems keep their field order).
+    diags.sort_by(|a, b| a.source.cmp(&b.source));
     (cluster, objects, diags)
 }

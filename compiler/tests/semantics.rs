@@ -1331,6 +1331,30 @@ spec: {}
             ("not other", "default/p1", "other/p3", "80", true),
         ],
     );
+    // A typed list as the API returns it (`PodList`): its items carry no kind or apiVersion.
+    let typed = "apiVersion: v1
+kind: PodList
+items:
+- metadata: {name: q1, namespace: t}
+  status: {podIP: 10.244.5.1}
+- metadata: {name: q2, namespace: t}
+  status: {podIP: 10.244.5.2}
+";
+    let (cluster, _, diags) = load_texts([("podlist.yaml", typed)]);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let keys: Vec<String> = cluster.pods.iter().map(|p| p.key()).collect();
+    assert_eq!(keys, ["t/q1", "t/q2"]);
+
+    // Diagnostics come in file and line order, whichever stage found them.
+    let bad_yaml = "kind: [\n";
+    let bad_np = np("a", "x", "podSelector: {}\ningress:\n- from: [{}]");
+    let (_, _, diags) = load_texts([("b.yaml", bad_np.as_str()), ("a.yaml", bad_yaml)]);
+    let files: Vec<&str> = diags
+        .iter()
+        .map(|d| d.source.as_ref().unwrap().file.as_str())
+        .collect();
+    assert_eq!(files, ["a.yaml", "b.yaml"]);
+
     // A given Namespace is not implicit; its name label is forced to its name.
     let text = format!(
         "{}{}",
