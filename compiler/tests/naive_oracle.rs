@@ -521,15 +521,16 @@ impl<'w> Naive<'w> {
         &self,
         np: &netv1::NetworkPolicy,
         peer: &netv1::NetworkPolicyPeer,
-        far: &corev1::Pod,
+        far: Option<&corev1::Pod>,
         ip: IpAddr,
     ) -> bool {
         if let Some(b) = &peer.ip_block {
             return in_cidr(&b.cidr, ip) && !b.except.iter().flatten().any(|e| in_cidr(e, ip));
         }
-        if host_network(far) {
+        // Pod selectors match pods only, and never hostNetwork ones.
+        let Some(far) = far.filter(|f| !host_network(f)) else {
             return false;
-        }
+        };
         let ns_ok = match &peer.namespace_selector {
             None => np.metadata.namespace.as_deref() == Some(pod_ns(far)),
             Some(s) => selector_matches(s, &self.ns_labels(pod_ns(far))).unwrap(),
@@ -541,7 +542,7 @@ impl<'w> Naive<'w> {
         ns_ok && pod_ok
     }
 
-    fn port_matches(p: &netv1::NetworkPolicyPort, dst: &corev1::Pod, port: u16, proto: &str) -> bool {
+    fn port_matches(p: &netv1::NetworkPolicyPort, dst: Option<&corev1::Pod>, port: u16, proto: &str) -> bool {
         let p_proto = p.protocol.as_deref().unwrap_or("TCP");
         if p_proto != proto {
             return false;
@@ -550,17 +551,18 @@ impl<'w> Naive<'w> {
             None => true,
             Some(IntOrString::Int(n)) => (*n..=p.end_port.unwrap_or(*n)).contains(&i32::from(port)),
             Some(IntOrString::String(name)) => {
-                !host_network(dst)
-                    && dst
-                        .spec
-                        .iter()
-                        .flat_map(|s| s.containers.iter())
-                        .flat_map(|c| c.ports.iter().flatten())
-                        .find(|cp| {
-                            cp.name.as_deref() == Some(name.as_str())
-                                && cp.protocol.as_deref().unwrap_or("TCP") == proto
-                        })
-                        .is_some_and(|cp| cp.container_port == i32::from(port))
+                let Some(dst) = dst.filter(|d| !host_network(d)) else {
+                    return false;
+                };
+                dst.spec
+                    .iter()
+                    .flat_map(|s| s.containers.iter())
+                    .flat_map(|c| c.ports.iter().flatten())
+                    .find(|cp| {
+                        cp.name.as_deref() == Some(name.as_str())
+                            && cp.protocol.as_deref().unwrap_or("TCP") == proto
+                    })
+                    .is_some_and(|cp| cp.container_port == i32::from(port))
             }
         }
     }
@@ -571,9 +573,9 @@ impl<'w> Naive<'w> {
         &self,
         ingress: bool,
         own: &corev1::Pod,
-        far: &corev1::Pod,
+        far: Option<&corev1::Pod>,
         far_ip: IpAddr,
-        dst: &corev1::Pod,
+        dst: Option<&corev1::Pod>,
         port: u16,
         proto: &str,
     ) -> bool {
@@ -633,7 +635,34 @@ impl<'w> Naive<'w> {
         }
         let (s, d) = (&self.w.pods[src], &self.w.pods[dst]);
         let (sip, dip) = (family_ip(s, v6).unwrap(), family_ip(d, v6).unwrap());
-        self.side(false, s, d, dip, d, port, proto) && self.side(true, d, s, sip, d, port, proto)
+        self.side(false, s, Some(d), dip, Some(d), port, proto)
+            && self.side(true, d, Some(s), sip, Some(d), port, proto)
+    }
+
+    /// The addressable, non-hostNetwork pod that owns `ip`, if any (the only kind an address
+    /// identifies: a hostNetwork pod's address is its node's).
+    fn owner(&self, ip: IpAddr) -> Option<usize> {
+        (0..self.w.pods.len()).find(|&i| {
+            let p = &self.w.pods[i];
+            addressable(p) && !host_network(p) && pod_ips(p).contains(&ip)
+        })
+    }
+
+    /// From a bare address to pod `dst`.
+    fn allowed_from_ip(&self, ip: IpAddr, dst: usize, port: u16, proto: &str) -> bool {
+        if let Some(src) = self.owner(ip) {
+            return self.allowed(src, dst, ip.is_ipv6(), port, proto);
+        }
+        let d = &self.w.pods[dst];
+        self.side(true, d, None, ip, Some(d), port, proto)
+    }
+
+    /// From pod `src` to a bare address.
+    fn allowed_to_ip(&self, src: usize, ip: IpAddr, port: u16, proto: &str) -> bool {
+        if let Some(dst) = self.owner(ip) {
+            return self.allowed(src, dst, ip.is_ipv6(), port, proto);
+        }
+        self.side(false, &self.w.pods[src], None, ip, None, port, proto)
     }
 }
 
@@ -695,6 +724,59 @@ fn check_world(w: &World) -> Result<(), TestCaseError> {
                         text
                     );
                 }
+            }
+        }
+    }
+    // Bare addresses: node addresses (and hostNetwork pods'), pod addresses (incl. a Failed pod's),
+    // and outside ones, each way.
+    let mut addresses: Vec<IpAddr> = [
+        "198.18.0.1",
+        "198.18.0.2",
+        "192.0.2.1",
+        "fd00:10:244::99",
+        "10.244.0.99",
+    ]
+    .iter()
+    .map(|a| a.parse().unwrap())
+    .collect();
+    addresses.extend(w.pods.iter().flat_map(pod_ips));
+    for &ip in &addresses {
+        let v6 = ip.is_ipv6();
+        let family = if v6 { Family::Ipv6 } else { Family::Ipv4 };
+        let bare = plain.endpoint_for_ip(ip);
+        for i in (0..w.pods.len()).filter(|&i| addressable(&w.pods[i])) {
+            let m = &w.pods[i].metadata;
+            let (ns, name) = (m.namespace.as_deref().unwrap(), m.name.as_deref().unwrap());
+            let Some(pod) = plain.pod_endpoint(plain.pod_index(ns, name).unwrap(), family) else {
+                continue;
+            };
+            for &(port, proto) in &MATRIX_PORTS {
+                let want = naive.allowed_from_ip(ip, i, port, proto.as_str());
+                let got = plain.check(&bare, &pod, proto, port).allowed;
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "check {} -> {}/{} {}/{}\n{}",
+                    ip,
+                    ns,
+                    name,
+                    port,
+                    proto,
+                    text
+                );
+                let want = naive.allowed_to_ip(i, ip, port, proto.as_str());
+                let got = plain.check(&pod, &bare, proto, port).allowed;
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "check {}/{} -> {} {}/{}\n{}",
+                    ns,
+                    name,
+                    ip,
+                    port,
+                    proto,
+                    text
+                );
             }
         }
     }
