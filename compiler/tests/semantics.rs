@@ -1345,6 +1345,39 @@ items:
     let keys: Vec<String> = cluster.pods.iter().map(|p| p.key()).collect();
     assert_eq!(keys, ["t/q1", "t/q2"]);
 
+    // Objects of a block-style List point at their own item's line.
+    let list = "# a comment
+apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: ok, namespace: a}
+  spec: {podSelector: {}}
+
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: bad, namespace: a}
+  spec:
+    podSelector: {}
+    ingress:
+    - from: [{}]
+metadata: {resourceVersion: ''}
+";
+    let (cluster, _, diags) = load_texts([("list.yaml", list)]);
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].to_string().split(": ").next(), Some("list.yaml:10"));
+    let lines: Vec<usize> = cluster
+        .policies
+        .iter()
+        .map(|p| p.source.as_ref().unwrap().line)
+        .collect();
+    assert_eq!(lines, [10, 5], "a/bad, a/ok");
+    // Flow style or JSON: the List's own line.
+    let flow = "\n{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"x\"}}]}";
+    let (cluster, _, _) = load_texts([("flow.json", flow)]);
+    assert_eq!(cluster.pods[0].source.as_ref().unwrap().line, 2);
+
     // Diagnostics come in file and line order, whichever stage found them.
     let bad_yaml = "kind: [\n";
     let bad_np = np("a", "x", "podSelector: {}\ningress:\n- from: [{}]");
@@ -1375,4 +1408,13 @@ items:
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].source.as_ref().unwrap().file, "bad.yaml");
     assert_eq!(diags[0].field, "metadata");
+    // A malformed object is named as a valid one would be (namespace defaulted).
+    let text = "kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec: {containers: 3}\n";
+    let (_, _, diags) = load_texts([("p.yaml", text)]);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0].object, "Pod default/p");
+    assert_eq!(diags[0].field, "spec.containers");
+    let text = "kind: Node\napiVersion: v1\nmetadata: {name: n}\nstatus: {addresses: 3}\n";
+    let (_, _, diags) = load_texts([("n.yaml", text)]);
+    assert_eq!(diags[0].object, "Node n");
 }
