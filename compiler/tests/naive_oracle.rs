@@ -269,10 +269,10 @@ fn world() -> impl Strategy<Value = World> {
             })
             .collect::<Vec<_>>()
     });
-    let policies = (0..5usize).prop_flat_map(|n| (0..n).map(policy).collect::<Vec<_>>());
+    let policies = (0..7usize).prop_flat_map(|n| (0..n).map(policy).collect::<Vec<_>>());
     (
         namespaces,
-        prop::collection::vec(gen_pod(), 1..9),
+        prop::collection::vec(gen_pod(), 2..12),
         policies,
         // Whether Node objects are given; without them node addresses come from hostNetwork pods.
         any::<bool>(),
