@@ -658,3 +658,69 @@ pub fn block_ranges(b: &IpBlock) -> Vec<(IpAddr, IpAddr)> {
         .map(|(a, z)| (from_int(a, f), from_int(z, f)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(cidr: &str, except: &[&str]) -> IpBlock {
+        IpBlock {
+            cidr: cidr.parse().unwrap(),
+            except: except.iter().map(|e| e.parse().unwrap()).collect(),
+        }
+    }
+
+    fn ranges(b: &IpBlock) -> Vec<String> {
+        block_ranges(b)
+            .into_iter()
+            .map(|(a, z)| format!("{a}-{z}"))
+            .collect()
+    }
+
+    #[test]
+    fn excepts_split_the_block_into_disjoint_ranges() {
+        assert_eq!(ranges(&block("10.0.0.0/24", &[])), ["10.0.0.0-10.0.0.255"]);
+        assert_eq!(
+            ranges(&block("10.0.0.0/24", &["10.0.0.0/26", "10.0.0.128/32"])),
+            ["10.0.0.64-10.0.0.127", "10.0.0.129-10.0.0.255"]
+        );
+        // Nested and overlapping excepts, and one that reaches the end of the block.
+        assert_eq!(
+            ranges(&block(
+                "10.0.0.0/24",
+                &["10.0.0.16/28", "10.0.0.16/29", "10.0.0.240/28"]
+            )),
+            ["10.0.0.0-10.0.0.15", "10.0.0.32-10.0.0.239"]
+        );
+        // The first address alone excepted: the range starts right after it.
+        assert_eq!(
+            ranges(&block("10.0.0.0/30", &["10.0.0.0/32"])),
+            ["10.0.0.1-10.0.0.3"]
+        );
+        assert_eq!(
+            ranges(&block("::/0", &["::/1"])),
+            ["8000::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
+        );
+        assert_eq!(
+            ranges(&block("0.0.0.0/0", &["255.255.255.255/32"])),
+            ["0.0.0.0-255.255.255.254"]
+        );
+    }
+
+    #[test]
+    fn names_are_stable_and_collisions_get_suffixes() {
+        assert_eq!(short_hash("chain|drop\n"), short_hash("chain|drop\n"));
+        assert_ne!(short_hash("a"), short_hash("b"));
+        let mut n = Names::default();
+        let (a, _) = n.get("ing", "x");
+        // Force a collision by pre-claiming the name another key would get.
+        let (b, new) = n.get("ing", "y");
+        assert!(new);
+        assert_ne!(a, b);
+        n.by_name
+            .insert(format!("ing-{}", short_hash("z")), "other".into());
+        let (c, _) = n.get("ing", "z");
+        assert_eq!(c, format!("ing-{}-2", short_hash("z")));
+        assert_eq!(n.get("ing", "x").0, a);
+    }
+}

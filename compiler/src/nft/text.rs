@@ -213,3 +213,19 @@ pub fn elements_command(verb: &str, table: &str, set: &str, elements: &[Element]
 pub fn family_of(kind: SetKind) -> Family {
     kind.family()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_print_as_prefixes_when_they_are_one() {
+        let r = |a: &str, z: &str| range_text(a.parse().unwrap(), z.parse().unwrap());
+        assert_eq!(r("10.0.0.0", "10.0.0.255"), "10.0.0.0/24");
+        assert_eq!(r("10.0.0.1", "10.0.0.255"), "10.0.0.1-10.0.0.255");
+        assert_eq!(r("10.0.0.7", "10.0.0.7"), "10.0.0.7");
+        assert_eq!(r("0.0.0.0", "255.255.255.255"), "0.0.0.0/0");
+        assert_eq!(r("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), "::/0");
+        assert_eq!(r("fd00::", "fd00::ffff"), "fd00::/112");
+    }
+}

@@ -320,3 +320,132 @@ pub fn trace_connection(
         .collect();
     ConnectionTrace { allowed, traversals }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Family;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// forward: vmap → group (jump) → return → next vmap → group with goto → drop.
+    fn ruleset() -> Ruleset {
+        let v4 = Family::Ipv4;
+        let mut egress = Set::new("egress4", SetKind::Vmap(v4));
+        egress
+            .elements
+            .insert(Element::Verdict(ip("10.0.0.1"), Verdict::Jump("egr".into())));
+        let mut ingress = Set::new("ingress4", SetKind::Vmap(v4));
+        ingress
+            .elements
+            .insert(Element::Verdict(ip("10.0.0.2"), Verdict::Jump("ing".into())));
+        let mut block = Set::new("cidr", SetKind::Interval(v4));
+        block
+            .elements
+            .insert(Element::Range(ip("10.0.0.0"), ip("10.0.0.1")));
+        let mut np = Set::new("np", SetKind::AddrProtoPort(v4));
+        np.elements
+            .insert(Element::AddrProtoPort(ip("10.0.0.2"), Protocol::Tcp, 8080));
+        let vmap = |field, map: &str| {
+            Rule::new(
+                vec![],
+                Action::Vmap {
+                    family: v4,
+                    field,
+                    map: map.into(),
+                },
+            )
+        };
+        let chain = |name: &str, rules| Chain {
+            name: name.into(),
+            base: None,
+            rules,
+        };
+        Ruleset {
+            table: "t".into(),
+            sets: vec![block, egress, ingress, np],
+            chains: vec![
+                Chain {
+                    name: "forward".into(),
+                    base: Some(BaseChain {
+                        hook: Hook::Forward,
+                        priority: 0,
+                    }),
+                    rules: vec![
+                        vmap(AddrField::Saddr, "egress4"),
+                        vmap(AddrField::Daddr, "ingress4"),
+                    ],
+                },
+                chain(
+                    "egr",
+                    vec![Rule::verdict(
+                        vec![Match::AddrProtoPortInSet {
+                            family: v4,
+                            field: AddrField::Daddr,
+                            set: "np".into(),
+                        }],
+                        Verdict::Return,
+                    )],
+                ),
+                chain(
+                    "ing",
+                    vec![
+                        Rule::verdict(
+                            vec![
+                                Match::AddrInSet {
+                                    family: v4,
+                                    field: AddrField::Saddr,
+                                    set: "cidr".into(),
+                                },
+                                Match::L4Proto(Protocol::Tcp),
+                                Match::Dport {
+                                    start: 8000,
+                                    end: 8080,
+                                },
+                            ],
+                            Verdict::Return,
+                        ),
+                        Rule::verdict(vec![], Verdict::Goto("deny".into())),
+                    ],
+                ),
+                chain("deny", vec![Rule::verdict(vec![], Verdict::Drop)]),
+            ],
+        }
+    }
+
+    fn packet(s: &str, d: &str, port: u16) -> Packet {
+        Packet {
+            hook: Hook::Forward,
+            saddr: ip(s),
+            daddr: ip(d),
+            protocol: Protocol::Tcp,
+            dport: port,
+            ct_state: CtState::New,
+        }
+    }
+
+    #[test]
+    fn follows_jumps_returns_and_gotos() {
+        let rs = ruleset();
+        let t = trace(&rs, &packet("10.0.0.1", "10.0.0.2", 8080));
+        assert!(t.accepted(), "{t:#?}");
+        let chains: Vec<&str> = t.hits.iter().map(|h| h.chain.as_str()).collect();
+        assert_eq!(chains, ["forward", "egr", "forward", "ing"]);
+        // This egress chain has no final drop, so falling off its end returns and the ingress
+        // side decides (its range admits 8000).
+        let t = trace(&rs, &packet("10.0.0.1", "10.0.0.2", 8000));
+        assert!(t.accepted());
+        // Outside the interval: the ingress chain goes to `deny`.
+        let t = trace(&rs, &packet("10.0.0.3", "10.0.0.2", 8080));
+        assert_eq!(t.outcome, Outcome::Drop);
+        assert_eq!(t.hits.last().unwrap().chain, "deny");
+        // No entry in either map: the base chain's policy.
+        assert!(trace(&rs, &packet("10.0.0.5", "10.0.0.6", 1)).accepted());
+        // No base chain for the hook: nothing of ours sees it.
+        let mut p = packet("10.0.0.3", "10.0.0.2", 8080);
+        p.hook = Hook::Input;
+        assert!(trace(&rs, &p).hits.is_empty());
+    }
+}
