@@ -20,7 +20,15 @@ pub enum ApplyError {
     /// nft rejected the transaction; nothing changed in the kernel (transactions are atomic).
     #[error("nft failed ({status}): {stderr}")]
     Rejected { status: String, stderr: String },
+    /// nft did not answer in time and was killed before it committed (the kernel commits a
+    /// transaction as a whole at the end, so it is all or nothing either way).
+    #[error("nft did not finish within {0:?} and was killed")]
+    Timeout(std::time::Duration),
 }
+
+/// Far above any real apply (tens of milliseconds for thousands of elements) yet short enough
+/// that a hung nft cannot stall the sync loop for good.
+pub const APPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Applies transactions of type `T` atomically.
 pub trait Dataplane<T>: Send + 'static {
@@ -31,13 +39,20 @@ pub trait Dataplane<T>: Send + 'static {
 #[derive(Clone, Debug)]
 pub struct Nft {
     binary: PathBuf,
+    timeout: std::time::Duration,
 }
 
 impl Nft {
     pub fn new(binary: impl Into<PathBuf>) -> Nft {
         Nft {
             binary: binary.into(),
+            timeout: APPLY_TIMEOUT,
         }
+    }
+
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Nft {
+        self.timeout = timeout;
+        self
     }
 
     pub fn binary(&self) -> &Path {
@@ -79,13 +94,20 @@ impl Nft {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .kill_on_drop(true)
             .spawn()
             .map_err(spawn_err)?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
-        // A write error means nft exited early; its status and stderr below say why.
-        let _ = stdin.write_all(script.as_bytes()).await;
-        drop(stdin);
-        let out = child.wait_with_output().await.map_err(spawn_err)?;
+        let run = async move {
+            // A write error means nft exited early; its status and stderr say why.
+            let _ = stdin.write_all(script.as_bytes()).await;
+            drop(stdin);
+            child.wait_with_output().await
+        };
+        let out = tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| ApplyError::Timeout(self.timeout))?
+            .map_err(spawn_err)?;
         if out.status.success() {
             Ok(())
         } else {
@@ -100,5 +122,62 @@ impl Nft {
 impl Dataplane<Transaction> for Nft {
     async fn apply(&mut self, txn: &Transaction) -> Result<(), ApplyError> {
         self.apply_script(&txn.script).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let path = dir.join("fake-nft");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    // These use shell scripts standing in for nft, to check the process handling without root;
+    // the real binary is exercised in tests/agent_nft.rs.
+
+    #[tokio::test]
+    async fn passes_the_script_on_stdin_and_reports_nfts_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = dir.path().join("got");
+        let fake = script(
+            dir.path(),
+            &format!("[ \"$1 $2\" = '-f -' ] || exit 9\ncat > '{}'\necho 'Error: No such file or directory' >&2\nexit 1", got.display()),
+        );
+        let err = Nft::new(&fake).apply_script("table inet x\n").await.unwrap_err();
+        assert_eq!(std::fs::read_to_string(&got).unwrap(), "table inet x\n");
+        match err {
+            ApplyError::Rejected { stderr, status } => {
+                assert_eq!(stderr, "Error: No such file or directory");
+                assert!(status.contains('1'), "{status}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let ok = script(dir.path(), "cat > /dev/null");
+        Nft::new(&ok).apply_script("table inet x\n").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_hung_nft_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = script(dir.path(), "exec sleep 30");
+        let nft = Nft::new(&fake).with_timeout(Duration::from_millis(200));
+        assert!(matches!(nft.apply_script("").await, Err(ApplyError::Timeout(_))));
+    }
+
+    #[test]
+    fn check_names_the_flag() {
+        let err = Nft::new("/nonexistent/nft").check().unwrap_err().to_string();
+        assert!(err.contains("--nft") && err.contains("not found"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let broken = script(dir.path(), "echo broken >&2; exit 3");
+        let err = Nft::new(&broken).check().unwrap_err().to_string();
+        assert!(err.contains("--nft") && err.contains("broken"), "{err}");
     }
 }

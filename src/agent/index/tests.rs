@@ -175,3 +175,25 @@ fn invalid_policies_are_counted() {
     idx.update(Update::Policy(Change::Delete(Key::new("prod", "bad"))));
     assert_eq!(idx.invalid_policies(), 0);
 }
+
+#[test]
+fn node_heartbeat_projects_equal() {
+    let node = |heartbeat: &str| -> k8s_openapi::api::core::v1::Node {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "n1", "resourceVersion": heartbeat},
+            "spec": {"podCIDR": "10.244.1.0/24"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "198.18.0.1"}, {"type": "Hostname", "address": "n1"}],
+                "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": heartbeat}],
+            },
+        }))
+        .unwrap()
+    };
+    let mut idx = synced_index();
+    let (a, _) = policyc_compiler::convert::node_from_k8s(&node("2024-01-01T00:00:00Z"), None);
+    let (b, _) = policyc_compiler::convert::node_from_k8s(&node("2024-01-01T00:00:10Z"), None);
+    assert!(idx.update(Update::Node(Change::Apply(a))));
+    assert!(!idx.update(Update::Node(Change::Apply(b))));
+    assert_eq!(idx.snapshot().node_addresses("n1").len(), 1);
+}
