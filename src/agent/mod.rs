@@ -26,6 +26,8 @@ pub mod metrics;
 pub mod source;
 pub mod sync;
 #[cfg(test)]
+mod tests;
+#[cfg(test)]
 mod testutil;
 
 pub use args::{Args, DEFAULT_LISTEN};

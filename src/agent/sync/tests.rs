@@ -173,6 +173,16 @@ async fn first_apply_is_a_replace_then_deltas() {
     assert_eq!(h.dp.calls(), ["replace a", "update a -> a,b"]);
     assert_eq!(h.metrics.applies.get(), 2);
     assert_eq!(h.metrics.rules.get(), 2);
+    assert_eq!(h.metrics.invalid_policies.get(), 0);
+    let bad = mk_policy(
+        "prod",
+        "bad",
+        serde_json::json!({"podSelector": {}, "ingress": [{"ports": [{"port": 0}]}]}),
+    );
+    assert!(!bad.diagnostics.is_empty());
+    h.send(Update::Policy(Change::Apply(bad))).await;
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(h.metrics.invalid_policies.get(), 1);
     assert!(h.metrics.last_success.get() > 0.0);
 }
 
