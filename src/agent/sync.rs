@@ -215,13 +215,13 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
     async fn sync(&mut self) -> Result<(), ()> {
         let started = Instant::now();
         let desired = self.planner.render(&self.index.snapshot());
-        let txn = match &self.applied {
+        let (mode, txn) = match &self.applied {
             Some(prev) if *prev == desired && !self.failed => {
                 tracing::debug!("ruleset unchanged, nothing to apply");
                 return Ok(());
             }
-            Some(prev) if !self.failed => self.planner.update(&desired, prev),
-            _ => self.planner.replace(&desired),
+            Some(prev) if !self.failed => ("delta", self.planner.update(&desired, prev)),
+            _ => ("replace", self.planner.replace(&desired)),
         };
         let apply_started = Instant::now();
         let result = self.dataplane.apply(&txn).await;
@@ -242,6 +242,7 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
                 self.metrics.sets.set(stats.sets as i64);
                 self.metrics.elements.set(stats.elements as i64);
                 tracing::info!(
+                    mode,
                     rules = stats.rules,
                     sets = stats.sets,
                     elements = stats.elements,
@@ -255,7 +256,7 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
             }
             Err(e) => {
                 self.metrics.apply_failures.inc();
-                tracing::error!("apply failed, the previous ruleset stays in place: {e}");
+                tracing::error!(mode, "apply failed, the previous ruleset stays in place: {e}");
                 self.failed = true;
                 Err(())
             }

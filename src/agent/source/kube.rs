@@ -16,12 +16,12 @@ use k8s_openapi::api::{core::v1 as corev1, networking::v1 as netv1};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::agent::index::{Change, Kind, Projection, Update};
+use crate::agent::index::{Change, Key, Kind, Projection, Update};
 use crate::agent::metrics::Metrics;
 
 /// An API type the agent watches, with its projection into the model.
@@ -163,7 +163,10 @@ pub async fn watch<K: Watched>(api: Api<K>, tx: mpsc::Sender<Update>, metrics: A
             }
             Ok(Event::Delete(obj)) => {
                 metrics.watch_event(kind);
-                Some(K::wrap(Change::Delete(obj.project().key())))
+                // The key from metadata alone: converting a deleted object would only log again
+                // whatever was wrong with it.
+                let key = Key::new(obj.namespace().unwrap_or_default(), obj.name_any());
+                Some(K::wrap(Change::Delete(key)))
             }
             Err(e) => {
                 metrics.watch_error(kind);

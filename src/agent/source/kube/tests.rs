@@ -14,7 +14,7 @@ use tokio::time::timeout;
 use tower_test::mock;
 
 use super::*;
-use crate::agent::index::{Index, Key};
+use crate::agent::index::Index;
 use crate::agent::testutil::k8s_pod;
 
 type Handle = mock::Handle<Request<Body>, Response<Body>>;
