@@ -199,9 +199,15 @@ pub async fn client(kubeconfig: Option<PathBuf>, context: Option<String>) -> any
         None if opts.context.is_some() => kube::Config::from_kubeconfig(&opts)
             .await
             .context("cannot load the kubeconfig for --context")?,
-        None => kube::Config::infer()
-            .await
-            .context("no in-cluster config and no kubeconfig (use --kubeconfig or --manifests)")?,
+        // In a pod (the DaemonSet), the service account; elsewhere KUBECONFIG or ~/.kube/config.
+        None => match kube::Config::incluster() {
+            Ok(c) => c,
+            Err(in_cluster) => kube::Config::infer().await.with_context(|| {
+                format!(
+                    "no in-cluster config ({in_cluster}) and no kubeconfig (use --kubeconfig or --manifests)"
+                )
+            })?,
+        },
     };
     Client::try_from(config).context("cannot build the Kubernetes client")
 }

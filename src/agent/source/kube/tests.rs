@@ -206,3 +206,38 @@ fn rbac_rules_cover_exactly_the_watched_types() {
     );
     assert!(rules.iter().all(|(_, _, v)| v == &["get", "list", "watch"]));
 }
+
+#[tokio::test]
+async fn kubeconfig_and_context_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    std::fs::write(
+        &path,
+        r#"apiVersion: v1
+kind: Config
+clusters:
+- {name: c1, cluster: {server: "http://127.0.0.1:1"}}
+users:
+- {name: u1, user: {token: not-a-real-token}}
+contexts:
+- {name: one, context: {cluster: c1, user: u1}}
+- {name: two, context: {cluster: c1, user: u1, namespace: kube-system}}
+current-context: one
+"#,
+    )
+    .unwrap();
+    let c = client(Some(path.clone()), None).await.unwrap();
+    assert_eq!(c.default_namespace(), "default");
+    let c = client(Some(path.clone()), Some("two".into())).await.unwrap();
+    assert_eq!(c.default_namespace(), "kube-system");
+    let err = client(Some(path.clone()), Some("three".into()))
+        .await
+        .err()
+        .expect("unknown context");
+    assert!(format!("{err:#}").contains("--kubeconfig"), "{err:#}");
+    let err = client(Some(dir.path().join("missing")), None)
+        .await
+        .err()
+        .expect("missing file");
+    assert!(format!("{err:#}").contains("cannot read --kubeconfig"), "{err:#}");
+}
