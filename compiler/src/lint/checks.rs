@@ -1051,7 +1051,15 @@ fn coverage(ctx: &mut Ctx<'_>) {
                 .namespaces
                 .iter()
                 .find(|(n, _)| n.metadata.name.as_deref() == Some(ns))
-                .map(|(_, s)| s.clone());
+                .map(|(_, s)| s.clone())
+                // A namespace only referenced: point at its first pod, where it is named.
+                .or_else(|| {
+                    cluster
+                        .pods
+                        .iter()
+                        .find(|p| p.namespace == ns)
+                        .and_then(|p| p.source.clone())
+                });
             ctx.push(
                 "namespace-without-default-deny",
                 ObjectRef::new("Namespace", None, ns),
