@@ -796,11 +796,7 @@ fn workload_checks(ctx: &mut Ctx<'_>) {
                             continue;
                         }
                     }
-                    if !cluster
-                        .pods
-                        .iter()
-                        .any(|pod| pod_peer_matches(ctx, namespaces, pods, pod))
-                    {
+                    if matching_pods(ctx, namespaces, pods).is_empty() {
                         ctx.push(
                             "peer-matches-nothing",
                             policy_ref(p),
@@ -814,6 +810,31 @@ fn workload_checks(ctx: &mut Ctx<'_>) {
             }
         }
     }
+}
+
+/// The non-hostNetwork pods a pod peer matches, found through the namespaces it can cover (pods
+/// are sorted by namespace), so a peer costs the pods of its namespaces, not of the cluster.
+fn matching_pods(ctx: &Ctx<'_>, namespaces: &NamespaceMatch, pods: &Selector) -> Vec<usize> {
+    let cluster = ctx.input.cluster;
+    let range = |ns: &str| {
+        let start = cluster.pods.partition_point(|p| p.namespace.as_str() < ns);
+        let end = cluster.pods.partition_point(|p| p.namespace.as_str() <= ns);
+        start..end
+    };
+    let ranges: Vec<std::ops::Range<usize>> = match namespaces {
+        NamespaceMatch::Own(ns) => vec![range(ns)],
+        NamespaceMatch::Selector(s) => cluster
+            .namespaces
+            .values()
+            .filter(|n| s.matches(&n.labels))
+            .map(|n| range(&n.name))
+            .collect(),
+    };
+    ranges
+        .into_iter()
+        .flatten()
+        .filter(|&i| !cluster.pods[i].host_network && pods.matches(&cluster.pods[i].labels))
+        .collect()
 }
 
 fn pod_peer_matches(
@@ -853,20 +874,24 @@ fn named_ports(ctx: &mut Ctx<'_>, pi: usize, d: Direction, rule: &Rule, own: &[u
             {
                 return;
             }
-            (0..cluster.pods.len())
-                .filter(|&i| {
-                    let pod = &cluster.pods[i];
-                    !pod.host_network
-                        && rule.peers.as_ref().is_none_or(|peers| {
-                            peers.iter().any(|peer| match peer {
-                                Peer::Pods { namespaces, pods } => {
-                                    pod_peer_matches(ctx, namespaces, pods, pod)
-                                }
-                                Peer::IpBlock(b) => pod.ips.iter().any(|ip| b.contains(ip)),
-                            })
-                        })
-                })
-                .collect()
+            let mut dests = BTreeSet::new();
+            match &rule.peers {
+                None => dests.extend((0..cluster.pods.len()).filter(|&i| !cluster.pods[i].host_network)),
+                Some(peers) => {
+                    for peer in peers {
+                        match peer {
+                            Peer::Pods { namespaces, pods } => {
+                                dests.extend(matching_pods(ctx, namespaces, pods))
+                            }
+                            Peer::IpBlock(b) => dests.extend((0..cluster.pods.len()).filter(|&i| {
+                                !cluster.pods[i].host_network
+                                    && cluster.pods[i].ips.iter().any(|ip| b.contains(ip))
+                            })),
+                        }
+                    }
+                }
+            }
+            dests.into_iter().collect()
         }
     };
     if dests.is_empty() {
@@ -964,13 +989,11 @@ fn one_sided_rules(ctx: &mut Ctx<'_>) {
                 let mut verdicts: HashMap<Class<'_>, bool> = HashMap::new();
                 let mut refused: Vec<usize> = Vec::new();
                 let mut any_far = false;
-                for (f, pod) in cluster.pods.iter().enumerate() {
-                    if !pod_peers
-                        .iter()
-                        .any(|(ns, sel)| pod_peer_matches(ctx, ns, sel, pod))
-                    {
-                        continue;
-                    }
+                let far: BTreeSet<usize> = pod_peers
+                    .iter()
+                    .flat_map(|(ns, sel)| matching_pods(ctx, ns, sel))
+                    .collect();
+                for f in far {
                     any_far = true;
                     let ok = *verdicts.entry(class(f)).or_insert_with(|| {
                         let selecting = ctx.engine.selecting(f, other);
