@@ -153,7 +153,8 @@ pub struct Input<'a> {
 pub fn lint(input: &Input<'_>, config: &Config) -> Vec<Finding> {
     let mut findings = checks::run(input);
     findings.extend(invalid_fields(input, &findings));
-    findings.retain(|f| find(f.code).is_some_and(|c| config.enabled(c)) && !suppressed(input.objects, f));
+    let index = suppressions(input.objects);
+    findings.retain(|f| find(f.code).is_some_and(|c| config.enabled(c)) && !suppressed(&index, f));
     for f in &mut findings {
         f.severity = find(f.code).map(|c| c.severity).unwrap_or(f.severity);
         f.location = locate(input.spans, f);
@@ -204,35 +205,55 @@ fn parse_object(s: &str) -> ObjectRef {
     }
 }
 
-fn suppressed(objects: &Objects, f: &Finding) -> bool {
-    let o = &f.object;
-    let same = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, namespaced: bool| {
-        meta.name.as_deref().unwrap_or_default() == o.name
-            && (!namespaced
-                || meta.namespace.as_deref().unwrap_or("default")
-                    == o.namespace.as_deref().unwrap_or("default"))
+/// Codes disabled by annotation, per object (`Kind`, namespace, name); built once per run.
+type Suppressions = std::collections::HashMap<(&'static str, String, String), BTreeSet<String>>;
+
+fn suppressions(objects: &Objects) -> Suppressions {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let mut out = Suppressions::new();
+    let mut add = |kind: &'static str, meta: &ObjectMeta, namespaced: bool| {
+        let Some(value) = meta.annotations.as_ref().and_then(|a| a.get(DISABLE_ANNOTATION)) else {
+            return;
+        };
+        let ns = if namespaced {
+            meta.namespace.clone().unwrap_or_else(|| "default".into())
+        } else {
+            String::new()
+        };
+        let codes = value
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        out.entry((kind, ns, meta.name.clone().unwrap_or_default()))
+            .or_default()
+            .extend(codes);
     };
-    let annotations = match o.kind.as_str() {
-        "NetworkPolicy" => objects
-            .policies
-            .iter()
-            .filter(|(p, _)| same(&p.metadata, true))
-            .find_map(|(p, _)| p.metadata.annotations.as_ref()),
-        "Pod" => objects
-            .pods
-            .iter()
-            .filter(|(p, _)| same(&p.metadata, true))
-            .find_map(|(p, _)| p.metadata.annotations.as_ref()),
-        "Namespace" => objects
-            .namespaces
-            .iter()
-            .filter(|(n, _)| same(&n.metadata, false))
-            .find_map(|(n, _)| n.metadata.annotations.as_ref()),
-        _ => None,
+    for (p, _) in &objects.policies {
+        add("NetworkPolicy", &p.metadata, true);
+    }
+    for (p, _) in &objects.pods {
+        add("Pod", &p.metadata, true);
+    }
+    for (n, _) in &objects.namespaces {
+        add("Namespace", &n.metadata, false);
+    }
+    out
+}
+
+fn suppressed(index: &Suppressions, f: &Finding) -> bool {
+    let kind: &'static str = match f.object.kind.as_str() {
+        "NetworkPolicy" => "NetworkPolicy",
+        "Pod" => "Pod",
+        "Namespace" => "Namespace",
+        _ => return false,
     };
-    annotations
-        .and_then(|a| a.get(DISABLE_ANNOTATION))
-        .is_some_and(|v| v.split(',').map(str::trim).any(|c| c == f.code || c == "all"))
+    let ns = match kind {
+        "Namespace" => String::new(),
+        _ => f.object.namespace.clone().unwrap_or_else(|| "default".into()),
+    };
+    index
+        .get(&(kind, ns, f.object.name.clone()))
+        .is_some_and(|codes| codes.contains(f.code) || codes.contains("all"))
 }
 
 fn locate(spans: Option<&Spans>, f: &Finding) -> Option<Location> {
