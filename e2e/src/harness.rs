@@ -3,8 +3,8 @@
 //! matrix observed with real probes against the one `policyc matrix` predicts.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::manifest::{self, PodSpec, State};
+pub use crate::observe::{mismatches, probe_all, Mismatch, Session};
 use crate::policyc::{self, Agent, Binaries, Matrix};
-use crate::probe::{Proto, Request, Response, Target};
+use crate::probe::{Proto, Request, Target};
 use crate::sh;
 use crate::topology::{Kind, Network, PodNet};
 
@@ -52,11 +53,11 @@ pub struct Universe {
 
 pub const PROBE_TIMEOUT_MS: u64 = 400;
 
-struct RunningPod {
-    spec: PodSpec,
-    ns: String,
-    ips: Vec<IpAddr>,
-    sctp_log: PathBuf,
+pub(crate) struct RunningPod {
+    pub(crate) spec: PodSpec,
+    pub(crate) ns: String,
+    pub(crate) ips: Vec<IpAddr>,
+    pub(crate) sctp_log: PathBuf,
     server: Child,
     /// None for hostNetwork pods, which run in the node namespace.
     _net: Option<PodNet>,
@@ -69,37 +70,10 @@ impl Drop for RunningPod {
     }
 }
 
-/// One probe's outcome against the prediction.
-#[derive(Clone, Debug)]
-pub struct Mismatch {
-    pub family: String,
-    pub from: String,
-    pub to: String,
-    pub port: u16,
-    pub protocol: String,
-    pub predicted: bool,
-}
-
-impl std::fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} -> {} {}/{}: predicted {}, observed {}",
-            self.family,
-            self.from,
-            self.to,
-            self.port,
-            self.protocol,
-            if self.predicted { "allow" } else { "deny" },
-            if self.predicted { "deny" } else { "allow" }
-        )
-    }
-}
-
 /// Fields drop in order: agents, then pods (servers, namespaces), then the network.
 pub struct Sandbox {
     agents: Vec<Agent>,
-    pods: BTreeMap<String, RunningPod>,
+    pub(crate) pods: BTreeMap<String, RunningPod>,
     pub net: Network,
     pub bins: Binaries,
     pub enforcer: Enforcer,
@@ -291,7 +265,7 @@ impl Sandbox {
 
     /// Source address a pod probes from: hostNetwork pods bind their node's address (else the
     /// kernel would pick the bridge or vxlan address, which is no address of the pod).
-    fn bind_of(&self, key: &str, v6: bool) -> Option<IpAddr> {
+    pub(crate) fn bind_of(&self, key: &str, v6: bool) -> Option<IpAddr> {
         let rp = self.pods.get(key)?;
         if rp.spec.host_network {
             rp.ips.iter().copied().find(|ip| ip.is_ipv6() == v6)
@@ -311,73 +285,7 @@ impl Sandbox {
 
     /// Runs one prober per source namespace, all at once; returns `ok` per target, per source.
     pub fn probe_all(&self, requests: &[(String, Request)]) -> Result<Vec<Vec<bool>>> {
-        probe_all(&self.bins.pod, requests)
-    }
-
-    /// Probes every (source, destination, port) of `m`: `observed[result][from][to]`, laid out as
-    /// `m.results[..].allowed`.
-    pub fn observe_matrix(&self, m: &Matrix) -> Result<Vec<Vec<Vec<bool>>>> {
-        Ok(self.observe_matrices(std::slice::from_ref(m))?.remove(0))
-    }
-
-    /// Like [`observe_matrix`](Self::observe_matrix) for several matrices (the families of a
-    /// dual-stack cluster) in one round of probes, so a round costs one probe timeout.
-    pub fn observe_matrices(&self, ms: &[Matrix]) -> Result<Vec<Vec<Vec<Vec<bool>>>>> {
-        let mut requests = Vec::new();
-        // Per request: (matrix, source row, cells as (result, destination column)).
-        let mut cells = Vec::new();
-        for (mi, m) in ms.iter().enumerate() {
-            let v6 = m.family == "ipv6";
-            for (i, src) in m.pods.iter().enumerate() {
-                let ns = self
-                    .pod_ns(src)
-                    .with_context(|| format!("matrix names unknown pod {src}"))?;
-                let mut targets = Vec::new();
-                let mut these = Vec::new();
-                for (k, r) in m.results.iter().enumerate() {
-                    let proto: Proto = serde_json::from_value(serde_json::json!(r.protocol))?;
-                    if proto == Proto::Sctp && !self.universe.sctp {
-                        bail!(
-                            "the matrix has SCTP port {} but the servers do not log SCTP",
-                            r.port
-                        );
-                    }
-                    for (j, dst) in m.pods.iter().enumerate() {
-                        let ip = self
-                            .pod_ip(dst, v6)
-                            .with_context(|| format!("{dst} has no address of {}", m.family))?;
-                        targets.push(self.target(dst, ip, r.port, proto));
-                        these.push((k, j));
-                    }
-                }
-                requests.push((
-                    ns.to_string(),
-                    Request {
-                        bind: self.bind_of(src, v6),
-                        timeout_ms: PROBE_TIMEOUT_MS,
-                        targets,
-                    },
-                ));
-                cells.push((mi, i, these));
-            }
-        }
-        let results = self.probe_all(&requests)?;
-        let mut observed: Vec<Vec<Vec<Vec<bool>>>> = ms
-            .iter()
-            .map(|m| vec![vec![vec![false; m.pods.len()]; m.pods.len()]; m.results.len()])
-            .collect();
-        for ((mi, i, these), oks) in cells.iter().zip(results) {
-            for (&(k, j), ok) in these.iter().zip(oks) {
-                observed[*mi][k][*i][j] = ok;
-            }
-        }
-        Ok(observed)
-    }
-
-    /// Probes every cell of `m` and lists where reality differs from the prediction.
-    pub fn observe(&self, m: &Matrix) -> Result<Vec<Mismatch>> {
-        let observed = self.observe_matrix(m)?;
-        Ok(mismatches(m, &observed))
+        crate::observe::probe_all(&self.bins.pod, requests)
     }
 
     pub fn families(&self) -> Vec<&'static str> {
@@ -405,7 +313,7 @@ impl Sandbox {
             let mismatches: Vec<Mismatch> = predicted
                 .iter()
                 .zip(&observed)
-                .flat_map(|(m, o)| mismatches(m, o))
+                .flat_map(|(m, o)| crate::observe::mismatches(m, o))
                 .collect();
             if mismatches.is_empty() {
                 let took = since.elapsed();
@@ -435,126 +343,6 @@ impl Sandbox {
         self.converge(name, since, Duration::from_secs(10))
     }
 
-    /// Kubelet-style traffic: each node probes its own (non-hostNetwork) pods on every served
-    /// port; NetworkPolicy never blocks it. Returns the failures.
-    pub fn node_to_local_pods(&self) -> Result<Vec<String>> {
-        let mut requests = Vec::new();
-        let mut labels = Vec::new();
-        for node in &self.net.nodes {
-            let mut targets = Vec::new();
-            let mut these = Vec::new();
-            for rp in self
-                .pods
-                .values()
-                .filter(|p| p.spec.node == node.index && !p.spec.host_network)
-            {
-                for &ip in &rp.ips {
-                    for &port in &self.universe.tcp {
-                        targets.push(self.target(&rp.spec.key(), ip, port, Proto::Tcp));
-                        these.push(format!("{} -> {} {ip} {port}/TCP", node.name, rp.spec.key()));
-                    }
-                    for &port in &self.universe.udp {
-                        targets.push(self.target(&rp.spec.key(), ip, port, Proto::Udp));
-                        these.push(format!("{} -> {} {ip} {port}/UDP", node.name, rp.spec.key()));
-                    }
-                }
-            }
-            requests.push((
-                node.ns.name.clone(),
-                Request {
-                    bind: None,
-                    timeout_ms: PROBE_TIMEOUT_MS,
-                    targets,
-                },
-            ));
-            labels.push(these);
-        }
-        let results = self.probe_all(&requests)?;
-        Ok(labels
-            .into_iter()
-            .flatten()
-            .zip(results.into_iter().flatten())
-            .filter(|(_, ok)| !ok)
-            .map(|(l, _)| l)
-            .collect())
-    }
-
-    /// Emulated kube-proxy: `vip:port` → `backend`'s IPv4 `target` port on every node, then each
-    /// pod (and the backend's node) dials the VIP; the backend's policy must decide exactly as
-    /// for a direct connection. Returns the differences from the prediction.
-    pub fn check_service(&self, vip: Ipv4Addr, port: u16, backend: &str, target: u16) -> Result<Vec<String>> {
-        let Some(IpAddr::V4(be_ip)) = self.pod_ip(backend, false) else {
-            bail!("service backend {backend} has no IPv4 address");
-        };
-        self.net.install_service(vip, port, be_ip, target)?;
-        let m = self.predicted("ipv4")?;
-        let col = m
-            .pods
-            .iter()
-            .position(|p| p == backend)
-            .context("backend not in the matrix")?;
-        let r = m
-            .results
-            .iter()
-            .find(|r| r.port == target && r.protocol == "TCP")
-            .context("service target port not in the matrix")?;
-        let mut requests = Vec::new();
-        let mut expect = Vec::new();
-        for (i, src) in m.pods.iter().enumerate() {
-            let rp = &self.pods[src];
-            if rp.spec.host_network || src == backend {
-                continue;
-            }
-            let t = Target {
-                ip: IpAddr::V4(vip),
-                port,
-                proto: Proto::Tcp,
-                sctp_log: None,
-            };
-            requests.push((
-                rp.ns.clone(),
-                Request {
-                    bind: None,
-                    timeout_ms: PROBE_TIMEOUT_MS,
-                    targets: vec![t],
-                },
-            ));
-            expect.push((
-                format!("{src} -> {vip}:{port} (= {backend}:{target})"),
-                r.allowed[i][col],
-            ));
-        }
-        let be_node = &self.net.nodes[self.pods[backend].spec.node];
-        let t = Target {
-            ip: IpAddr::V4(vip),
-            port,
-            proto: Proto::Tcp,
-            sctp_log: None,
-        };
-        requests.push((
-            be_node.ns.name.clone(),
-            Request {
-                bind: None,
-                timeout_ms: PROBE_TIMEOUT_MS,
-                targets: vec![t],
-            },
-        ));
-        expect.push((
-            format!(
-                "{} -> {vip}:{port} (= {backend}:{target}, node-local)",
-                be_node.name
-            ),
-            true,
-        ));
-        let results = self.probe_all(&requests)?;
-        Ok(expect
-            .into_iter()
-            .zip(results.into_iter().flatten())
-            .filter(|((_, want), got)| want != got)
-            .map(|((l, want), _)| format!("{l}: predicted {}", if want { "allow" } else { "deny" }))
-            .collect())
-    }
-
     /// Convergence times seen so far: (median, max).
     pub fn convergence_summary(&self) -> Option<(Duration, Duration)> {
         summary(self.convergence.iter().map(|(_, d)| *d).collect())
@@ -564,104 +352,4 @@ impl Sandbox {
 pub fn summary(mut v: Vec<Duration>) -> Option<(Duration, Duration)> {
     v.sort();
     Some((*v.get(v.len() / 2)?, *v.last()?))
-}
-
-/// The cells where `observed` differs from `m`'s prediction.
-pub fn mismatches(m: &Matrix, observed: &[Vec<Vec<bool>>]) -> Vec<Mismatch> {
-    let mut out = Vec::new();
-    for (r, obs) in m.results.iter().zip(observed) {
-        for (i, row) in r.allowed.iter().enumerate() {
-            for (j, &predicted) in row.iter().enumerate() {
-                if obs[i][j] != predicted {
-                    out.push(Mismatch {
-                        family: m.family.clone(),
-                        from: m.pods[i].clone(),
-                        to: m.pods[j].clone(),
-                        port: r.port,
-                        protocol: r.protocol.clone(),
-                        predicted,
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Runs one prober per source namespace, all at once; returns `ok` per target, per source.
-pub fn probe_all(pod_bin: &std::path::Path, requests: &[(String, Request)]) -> Result<Vec<Vec<bool>>> {
-    let mut children = Vec::new();
-    for (ns, req) in requests {
-        let mut child = sh::netns_command(ns, pod_bin.to_str().context("non-UTF-8 path")?)
-            .arg("probe")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let mut stdin = child.stdin.take().expect("piped");
-        stdin.write_all(serde_json::to_string(req)?.as_bytes())?;
-        drop(stdin);
-        children.push(child);
-    }
-    let mut out = Vec::new();
-    for (child, (ns, req)) in children.into_iter().zip(requests) {
-        let o = child.wait_with_output()?;
-        if !o.status.success() {
-            bail!("prober in {ns} failed: {}", String::from_utf8_lossy(&o.stderr));
-        }
-        let r: Response = serde_json::from_slice(&o.stdout).context("prober output")?;
-        if r.ok.len() != req.targets.len() {
-            bail!(
-                "prober in {ns} answered {} of {} targets",
-                r.ok.len(),
-                req.targets.len()
-            );
-        }
-        out.push(r.ok);
-    }
-    Ok(out)
-}
-
-/// A long-lived TCP connection from inside a namespace (`e2e-pod session`), driven line by line.
-pub struct Session {
-    child: Child,
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Session {
-    pub fn open(pod_bin: &std::path::Path, ns: &str, target: std::net::SocketAddr) -> Result<Session> {
-        let mut child = sh::netns_command(ns, pod_bin.to_str().context("non-UTF-8 path")?)
-            .args(["session", &target.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdin = child.stdin.take().expect("piped");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        stdout.read_line(&mut line)?;
-        if !line.starts_with("connected") {
-            bail!("session from {ns} to {target} did not connect: {line:?}");
-        }
-        Ok(Session { child, stdin, stdout })
-    }
-
-    /// Sends `msg` over the connection and checks its echo (bounded by the session's timeout).
-    pub fn exchange(&mut self, msg: &str) -> Result<()> {
-        writeln!(self.stdin, "{msg}")?;
-        self.stdin.flush()?;
-        let mut line = String::new();
-        self.stdout.read_line(&mut line)?;
-        if line.trim_end() != format!("OK {msg}") {
-            bail!("exchange {msg:?} failed: {line:?}");
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

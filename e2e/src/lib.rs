@@ -10,6 +10,7 @@ pub mod demo;
 pub mod harness;
 pub mod manifest;
 pub mod netns;
+pub mod observe;
 pub mod policyc;
 pub mod prereq;
 pub mod probe;
