@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the tokio runtime")?;
 
     if cleanup {
-        rt.block_on(nft.apply_script(&nft::delete_table(&table).script))
+        rt.block_on(nft.apply_transaction(&nft::delete_table(&table)))
             .with_context(|| format!("cannot delete table inet {table}"))?;
         tracing::info!(table, "table deleted (or was not there)");
         return Ok(ExitCode::SUCCESS);
