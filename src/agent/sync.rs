@@ -225,9 +225,8 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
         };
         let apply_started = Instant::now();
         let result = self.dataplane.apply(&txn).await;
-        self.metrics
-            .apply_duration
-            .observe(apply_started.elapsed().as_secs_f64());
+        let apply_took = apply_started.elapsed();
+        self.metrics.apply_duration.observe(apply_took.as_secs_f64());
         match result {
             Ok(()) => {
                 self.metrics
@@ -247,6 +246,7 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
                     sets = stats.sets,
                     elements = stats.elements,
                     took = ?started.elapsed(),
+                    nft = ?apply_took,
                     "applied ruleset"
                 );
                 self.applied = Some(desired);
