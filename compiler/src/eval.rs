@@ -127,12 +127,27 @@ impl<'c> Engine<'c> {
             .chain(cluster.pods.iter().filter_map(|p| p.node_name.as_deref()))
             .collect();
         let nodes: Vec<&str> = nodes.into_iter().collect();
-        let node_addresses = nodes.iter().map(|n| cluster.node_addresses(n)).collect();
-        let pod_node = cluster
+        let pod_node: Vec<Option<usize>> = cluster
             .pods
             .iter()
             .map(|p| p.node_name.as_deref().and_then(|n| nodes.binary_search(&n).ok()))
             .collect();
+        // What `Cluster::node_addresses` computes, for every node in one pass over the pods.
+        let mut node_addresses: Vec<BTreeSet<IpAddr>> = nodes
+            .iter()
+            .map(|n| {
+                cluster
+                    .nodes
+                    .get(*n)
+                    .map(|n| n.addresses.iter().copied().collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        for (p, n) in cluster.pods.iter().zip(&pod_node) {
+            if let (true, Some(n)) = (p.host_network, n) {
+                node_addresses[*n].extend(p.ips.iter().copied());
+            }
+        }
         Engine {
             cluster,
             by_namespace,
