@@ -148,6 +148,10 @@ pub fn run_all(sb: &mut Sandbox) -> Result<()> {
         with(base.clone(), vec![deny_all("beta", "Egress")]),
     )?;
 
+    sb.step(
+        "hostNetwork pods are never isolated",
+        with(base.clone(), vec![deny_all("infra", "Ingress, Egress")]),
+    )?;
     let db_from_api = np(
         "alpha",
         "db-from-api",
@@ -261,6 +265,17 @@ pub fn run_all(sb: &mut Sandbox) -> Result<()> {
         "egress (client to any web on 80)",
         with(base.clone(), vec![client_egress.clone()]),
     )?;
+    sb.step(
+        "egress named port (client to alpha on http: 80, but 8080 on api)",
+        with(
+            base.clone(),
+            vec![np(
+                "beta",
+                "client-egress-http",
+                "  podSelector:\n    matchLabels: {app: client}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector:\n        matchLabels: {team: a}\n    ports:\n    - port: http\n",
+            )],
+        ),
+    )?;
     let stacked_a = |app: &str| {
         np(
             "alpha",
@@ -307,10 +322,6 @@ pub fn run_all(sb: &mut Sandbox) -> Result<()> {
     sb.step("pod added (alpha/api2 on node-0, app=api)", s.clone())?;
     s.pods.retain(|p| p.key() != "alpha/api");
     sb.step("pod removed (alpha/api)", s.clone())?;
-    sb.step(
-        "hostNetwork pods are never isolated",
-        with(base.clone(), vec![deny_all("infra", "Ingress, Egress")]),
-    )?;
     sb.step("policies deleted", with(base, vec![]))?;
     Ok(())
 }

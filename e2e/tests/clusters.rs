@@ -41,10 +41,11 @@ fn plumbing_all_allowed_without_enforcement() {
         return;
     }
     let _g = serial();
+    let bins = bins();
     for kind in Kind::ALL {
         let started = Instant::now();
-        let mut sb =
-            Sandbox::new(bins(), kind, 2, true, scenarios::universe(), Enforcer::None).expect("sandbox");
+        let mut sb = Sandbox::new(bins.clone(), kind, 2, true, scenarios::universe(), Enforcer::None)
+            .expect("sandbox");
         let mut state = scenarios::base();
         // Policies are written but nothing enforces them.
         state.policies = vec![scenarios::np(
@@ -90,9 +91,10 @@ fn topology(kind: Kind, dual_stack: bool) {
         return;
     }
     let _g = serial();
+    let bins = bins();
     let started = Instant::now();
     let mut sb = Sandbox::new(
-        bins(),
+        bins,
         kind,
         2,
         dual_stack,
@@ -128,9 +130,10 @@ fn agent_restart_keeps_enforcing() {
         return;
     }
     let _g = serial();
+    let bins = bins();
     let started = Instant::now();
     let mut sb = Sandbox::new(
-        bins(),
+        bins,
         Kind::FlannelVxlan,
         2,
         false,
