@@ -17,12 +17,14 @@ pub mod convert;
 pub mod diag;
 pub mod eval;
 pub mod explain;
+pub mod lint;
 pub mod load;
 pub mod matrix;
 pub mod model;
 pub mod nft;
 pub mod policy;
 pub mod selector;
+pub mod spans;
 
 pub use diag::Diagnostic;
 pub use eval::{Endpoint, Engine, Reason, Side, Verdict};

@@ -11,6 +11,7 @@ mod explain;
 mod lint;
 mod matrix;
 mod render;
+pub mod style;
 mod trace;
 
 pub use crate::input::Loaded;
