@@ -259,11 +259,3 @@ impl Set {
         }
     }
 }
-
-/// The declarations of a set, without elements: what must be equal for an element-only update.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SetDecl<'a> {
-    pub name: &'a str,
-    pub kind: SetKind,
-    pub comment: Option<&'a str>,
-}

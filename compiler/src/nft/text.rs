@@ -6,7 +6,6 @@ use std::net::IpAddr;
 
 use super::ir::*;
 use super::Ruleset;
-use crate::model::Family;
 
 pub fn match_text(m: &Match) -> String {
     match m {
@@ -208,10 +207,6 @@ pub fn elements_command(verb: &str, table: &str, set: &str, elements: &[Element]
     }
     out.push_str("}\n");
     out
-}
-
-pub fn family_of(kind: SetKind) -> Family {
-    kind.family()
 }
 
 #[cfg(test)]
