@@ -18,6 +18,10 @@
 //! - **`input`, hook `input`, priority `filter` (0).** A local pod talking to the node itself
 //!   (a node address, a hostNetwork pod): only that pod's egress applies (the node is not a pod).
 //!
+//! Same-node enforcement needs `br_netfilter` with `net.bridge.bridge-nf-call-iptables=1` (and
+//! `-ip6tables=1`), which flannel and kubenet set up anyway; without it bridged packets skip the
+//! inet hooks and only cross-node and pod-to-node traffic is filtered.
+//!
 //! There is no `output` chain: node → local pod leaves through OUTPUT and is always allowed, as
 //! NetworkPolicy requires (the kubelet's probes come from there).
 //!
