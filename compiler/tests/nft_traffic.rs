@@ -1,8 +1,8 @@
-//! Real TCP through a rendered ruleset: a "node" namespace routing between two "pod" namespaces
-//! (veth pairs, no bridge: the forward hook), with the node's table applied. Each connection's
-//! outcome must equal the oracle's verdict: pod to pod both ways (egress then ingress in one
-//! forward pass), pod to the node itself (input hook), and node to pod (output: never filtered).
-//! The full flannel/bridge topology is the e2e suite's; this checks the chain mechanics.
+//! Real TCP through a rendered ruleset: a "node" namespace with two "pod" namespaces, either routed
+//! (a veth each) or on one bridge with br_netfilter on (both pass the inet forward hook), with the
+//! node's table applied. Each connection's outcome must equal the oracle's verdict: pod to pod
+//! both ways (egress then ingress in one forward pass), pod to the node itself (input hook), and
+//! node to pod (output: never filtered). Multi-node flannel topologies are the e2e suite's.
 
 mod common;
 
@@ -25,13 +25,13 @@ apiVersion: v1
 kind: Pod
 metadata: {name: web, namespace: shop, labels: {app: web}}
 spec: {nodeName: node-0, containers: [{name: web, image: x}]}
-status: {phase: Running, podIP: 10.244.10.2, podIPs: [{ip: 10.244.10.2}]}
+status: {phase: Running, podIP: WEB_IP, podIPs: [{ip: WEB_IP}]}
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: db, namespace: shop, labels: {app: db}}
 spec: {nodeName: node-0, containers: [{name: db, image: x, ports: [{name: pg, containerPort: 5432}]}]}
-status: {phase: Running, podIP: 10.244.11.2, podIPs: [{ip: 10.244.11.2}]}
+status: {phase: Running, podIP: DB_IP, podIPs: [{ip: DB_IP}]}
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -97,10 +97,18 @@ fn connects(from: &NetNs, bind: &str, ip: &str, port: u16) -> bool {
     String::from_utf8_lossy(&out.stdout).contains("ok")
 }
 
-#[test]
-fn real_connections_match_the_oracle() {
+/// How the pods hang off the node.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Topology {
+    /// One veth per pod, routed by the node (like kubenet's routes or flannel host-gw).
+    Routed,
+    /// Both pods on one bridge, `cni0`, with br_netfilter on (flannel's same-node path).
+    Bridged,
+}
+
+fn prerequisites() -> bool {
     if !have_nft() {
-        return;
+        return false;
     }
     if Command::new("socat").arg("-V").output().is_err() {
         assert!(
@@ -108,44 +116,72 @@ fn real_connections_match_the_oracle() {
             "socat is missing under CI=true"
         );
         eprintln!("skipping: socat is not installed");
-        return;
+        return false;
     }
+    true
+}
+
+#[test]
+fn routed_connections_match_the_oracle() {
+    if prerequisites() {
+        connections_match_the_oracle(Topology::Routed);
+    }
+}
+
+#[test]
+fn bridged_connections_match_the_oracle() {
+    if prerequisites() {
+        connections_match_the_oracle(Topology::Bridged);
+    }
+}
+
+fn connections_match_the_oracle(topology: Topology) {
     let (node, web, db) = (NetNs::new("node"), NetNs::new("web"), NetNs::new("db"));
     in_ns(&node, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     in_ns(&node, &["ip", "link", "set", "lo", "up"]);
     // The node's underlay address (on lo: only the address matters here).
     in_ns(&node, &["ip", "addr", "add", "198.18.0.10/32", "dev", "lo"]);
+    if topology == Topology::Bridged {
+        in_ns(&node, &["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"]);
+        in_ns(&node, &["ip", "link", "add", "cni0", "type", "bridge"]);
+        in_ns(&node, &["ip", "addr", "add", "10.244.0.1/24", "dev", "cni0"]);
+        in_ns(&node, &["ip", "link", "set", "cni0", "up"]);
+    }
+    let mut ips = Vec::new();
     for (pod, idx) in [(&web, 10), (&db, 11)] {
         let host_if = format!("veth{idx}");
         sh(&[
             "ip", "link", "add", &host_if, "netns", &node.name, "type", "veth", "peer", "name", "eth0",
             "netns", &pod.name,
         ]);
-        in_ns(
-            &node,
-            &[
-                "ip",
-                "addr",
-                "add",
-                &format!("10.244.{idx}.1/24"),
-                "dev",
-                &host_if,
-            ],
-        );
+        let (pod_ip, gw) = match topology {
+            Topology::Routed => {
+                let gw = format!("10.244.{idx}.1");
+                in_ns(
+                    &node,
+                    &["ip", "addr", "add", &format!("{gw}/24"), "dev", &host_if],
+                );
+                (format!("10.244.{idx}.2"), gw)
+            }
+            Topology::Bridged => {
+                in_ns(&node, &["ip", "link", "set", &host_if, "master", "cni0"]);
+                (format!("10.244.0.{idx}"), "10.244.0.1".to_string())
+            }
+        };
         in_ns(&node, &["ip", "link", "set", &host_if, "up"]);
         in_ns(pod, &["ip", "link", "set", "lo", "up"]);
         in_ns(
             pod,
-            &["ip", "addr", "add", &format!("10.244.{idx}.2/24"), "dev", "eth0"],
+            &["ip", "addr", "add", &format!("{pod_ip}/24"), "dev", "eth0"],
         );
         in_ns(pod, &["ip", "link", "set", "eth0", "up"]);
-        in_ns(
-            pod,
-            &["ip", "route", "add", "default", "via", &format!("10.244.{idx}.1")],
-        );
+        in_ns(pod, &["ip", "route", "add", "default", "via", &gw]);
+        ips.push(pod_ip);
     }
+    let (web_ip, db_ip) = (ips[0].as_str(), ips[1].as_str());
+    let yaml = CLUSTER.replace("WEB_IP", web_ip).replace("DB_IP", db_ip);
 
-    let (cluster, _, diags) = load_texts([("cluster.yaml", CLUSTER)]);
+    let (cluster, _, diags) = load_texts([("cluster.yaml", yaml.as_str())]);
     assert!(diags.is_empty(), "{diags:?}");
     let rs = render(&cluster, &RenderOptions::new("node-0"));
     node.nft_ok(&["-f", "-"], &rs.replace().script);
@@ -175,12 +211,12 @@ fn real_connections_match_the_oracle() {
         .unwrap();
     let node_ep = ep("198.18.0.10");
     let cases = [
-        ("web -> db:5432", &web, &web_ep, "10.244.11.2", &db_ep, 5432),
+        ("web -> db:5432", &web, &web_ep, db_ip, &db_ep, 5432),
         (
             "web -> db:5433 (egress allows, db's ingress does not)",
             &web,
             &web_ep,
-            "10.244.11.2",
+            db_ip,
             &db_ep,
             5433,
         ),
@@ -188,7 +224,7 @@ fn real_connections_match_the_oracle() {
             "web -> db:5434 (web's egress denies)",
             &web,
             &web_ep,
-            "10.244.11.2",
+            db_ip,
             &db_ep,
             5434,
         ),
@@ -196,7 +232,7 @@ fn real_connections_match_the_oracle() {
             "db -> web:80 (web's ingress denies)",
             &db,
             &db_ep,
-            "10.244.10.2",
+            web_ip,
             &web_ep,
             80,
         ),
@@ -204,7 +240,7 @@ fn real_connections_match_the_oracle() {
             "node -> web:80 (own node, output)",
             &node,
             &node_ep,
-            "10.244.10.2",
+            web_ip,
             &web_ep,
             80,
         ),
@@ -231,7 +267,7 @@ fn real_connections_match_the_oracle() {
         assert_eq!(
             connects(from, &src.ip.to_string(), ip, port),
             want,
-            "{what}: oracle says {want}"
+            "{topology:?} {what}: oracle says {want}"
         );
         allowed += usize::from(want);
     }
