@@ -91,7 +91,7 @@ fn matches(rs: &Ruleset, m: &Match, p: &Packet) -> bool {
             Family::of(&ip) == *family && rs.set(set).is_some_and(|s| set_contains(s, ip))
         }
         Match::L4Proto(proto) => *proto == p.protocol,
-        Match::Dport { start, end } => (*start..=*end).contains(&p.dport),
+        Match::Dports(ranges) => ranges.iter().any(|&(a, z)| (a..=z).contains(&p.dport)),
         Match::AddrProtoPortInSet {
             family,
             field: f,
@@ -406,10 +406,7 @@ mod tests {
                                     set: "cidr".into(),
                                 },
                                 Match::L4Proto(Protocol::Tcp),
-                                Match::Dport {
-                                    start: 8000,
-                                    end: 8080,
-                                },
+                                Match::Dports(vec![(80, 80), (8000, 8080)]),
                             ],
                             Verdict::Return,
                         ),
