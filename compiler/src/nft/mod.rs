@@ -48,8 +48,10 @@
 //! shared by every pod whose rendered rule list is identical: the chain is named by a short hash of
 //! its text (`ing-3f9a1c2b`, `egr-...`), so adding a pod to an existing group only adds map
 //! elements. Inside these chains "allowed" is `return` (so `forward` goes on to the ingress
-//! check) and the last rule is `drop`. The per-packet cost is two map lookups and the rules of one
-//! group, whatever the number of pods or policies.
+//! check) and the last rule is `drop`. A group's rules are sorted and deduplicated, one per
+//! (peer match, protocol) with the ports in one anonymous interval set (`th dport { 22, 80-90 }`).
+//! The per-packet cost is two map lookups and the rules of one group (bounded by the rules of the
+//! policies that select that pod), whatever the number of pods or other policies.
 //!
 //! Peers are named sets shared by every rule that uses the same selector: `pods-<hash>-v4` for a
 //! (namespace match, pod selector) pair, holding the IPs of matching non-hostNetwork pods;
