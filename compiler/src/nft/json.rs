@@ -314,7 +314,7 @@ fn element_object(table: &str, set: &Set, elements: &[Element]) -> NfListObject<
 }
 
 /// The crate's objects for a transaction (verdict maps still carry the placeholder value type).
-pub fn transaction_objects(commands: &[Command]) -> Nftables<'static> {
+pub(crate) fn transaction_objects(commands: &[Command]) -> Nftables<'static> {
     let mut out = Vec::new();
     for c in commands {
         match c {
