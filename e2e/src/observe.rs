@@ -151,6 +151,52 @@ impl Sandbox {
             .collect())
     }
 
+    /// A process on `node` (not bound to an address, like a node-local agent) dials `to`'s IPv4
+    /// `port`: the kernel picks the source address from the route (with flannel vxlan that is
+    /// `flannel.1`'s 10.244.N.0, not the node's InternalIP), and `policyc trace` from that
+    /// address must give the verdict the packet gets. Returns (source, allowed) or a mismatch.
+    pub fn check_host_process(
+        &self,
+        node: usize,
+        to: &str,
+        port: u16,
+    ) -> Result<std::result::Result<(IpAddr, bool), String>> {
+        let ns = &self.net.nodes[node].ns.name;
+        let dst = self
+            .pod_ip(to, false)
+            .with_context(|| format!("{to} has no IPv4 address"))?;
+        let route = sh::ip(ns, &["route", "get", &dst.to_string()])?;
+        let src: IpAddr = route
+            .split_whitespace()
+            .skip_while(|w| *w != "src")
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .with_context(|| format!("no source address in {route:?}"))?;
+        let predicted = crate::policyc::trace_allowed(
+            &self.bins,
+            self.dir.path(),
+            &src.to_string(),
+            to,
+            &port.to_string(),
+        )?;
+        let t = self.target(to, dst, port, Proto::Tcp);
+        let req = Request {
+            bind: None,
+            timeout_ms: PROBE_TIMEOUT_MS,
+            targets: vec![t],
+        };
+        let observed = self.probe_all(&[(ns.clone(), req)])?[0][0];
+        Ok(if observed == predicted {
+            Ok((src, observed))
+        } else {
+            Err(format!(
+                "{} (source {src}) -> {to} {port}/TCP: predicted {}",
+                self.net.nodes[node].name,
+                if predicted { "allow" } else { "deny" }
+            ))
+        })
+    }
+
     /// Emulated kube-proxy: `vip:port` → `backend`'s IPv4 `target` port on every node, then each
     /// pod (and the backend's node) dials the VIP; the backend's policy must decide exactly as
     /// for a direct connection. Returns the differences from the prediction.

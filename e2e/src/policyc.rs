@@ -225,3 +225,26 @@ pub fn render_apply(bins: &Binaries, ns: &str, node: &str, dir: &Path) -> Result
     )?;
     sh::exec_stdin(ns, "nft", &["-f", "-"], Some(&script)).map(drop)
 }
+
+/// `policyc trace SRC DST --port PORT -o json`: whether the oracle allows the connection.
+pub fn trace_allowed(bins: &Binaries, dir: &Path, src: &str, dst: &str, port: &str) -> Result<bool> {
+    let out = sh::run(
+        bins.policyc.to_str().context("non-UTF-8 path")?,
+        &[
+            "trace",
+            src,
+            dst,
+            "--port",
+            port,
+            "-f",
+            dir.to_str().context("non-UTF-8 path")?,
+            "-o",
+            "json",
+        ],
+    )?;
+    let v: serde_json::Value =
+        serde_json::from_str(&out).with_context(|| format!("parsing policyc trace output: {out}"))?;
+    v.get("allowed")
+        .and_then(serde_json::Value::as_bool)
+        .with_context(|| format!("no `allowed` in policyc trace output: {out}"))
+}
