@@ -2,13 +2,14 @@
 //! reasons for every verdict. The nftables ruleset is checked against this, and `trace`,
 //! `matrix` and `explain` are views of it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::model::{Cluster, Family, Pod, Protocol, Source};
 use crate::policy::{Direction, NamespaceMatch, Peer, Policy, PortMatch, Rule};
+use crate::selector::Selector;
 
 /// One end of a connection: an address, and the pod that owns it if it is a pod's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,10 +86,22 @@ pub struct Engine<'c> {
     pub cluster: &'c Cluster,
     by_namespace: HashMap<&'c str, Vec<usize>>,
     by_ip: HashMap<IpAddr, usize>,
-    node_addresses: BTreeMap<&'c str, BTreeSet<IpAddr>>,
+    /// Per node (in name order), its addresses; per pod, the index of its node's entry. Looked up
+    /// on every ingress check, so by index rather than by name.
+    node_addresses: Vec<BTreeSet<IpAddr>>,
+    pod_node: Vec<Option<usize>>,
     /// When indexed: for each pod, the policies that select it, per direction.
     selecting: Option<Vec<[Vec<usize>; 2]>>,
+    /// When indexed: `[policy][direction][rule][peer]`, the pods a pod peer matches, as a bitset
+    /// over pod indices (`None` for ipBlocks, which depend on the address, not the pod).
+    peer_pods: Option<Vec<[PeerSets; 2]>>,
 }
+
+/// Per rule, per peer: the pods the peer matches.
+type PeerSets = Vec<Vec<Option<Box<[u64]>>>>;
+
+/// Where a peer sits in the cluster's policies: (policy, direction, rule position, peer position).
+type PeerAt = (usize, Direction, usize, usize);
 
 impl<'c> Engine<'c> {
     pub fn new(cluster: &'c Cluster) -> Engine<'c> {
@@ -110,26 +123,65 @@ impl<'c> Engine<'c> {
             .map(String::as_str)
             .chain(cluster.pods.iter().filter_map(|p| p.node_name.as_deref()))
             .collect();
-        let node_addresses = nodes
-            .into_iter()
-            .map(|n| (n, cluster.node_addresses(n)))
+        let nodes: Vec<&str> = nodes.into_iter().collect();
+        let node_addresses = nodes.iter().map(|n| cluster.node_addresses(n)).collect();
+        let pod_node = cluster
+            .pods
+            .iter()
+            .map(|p| p.node_name.as_deref().and_then(|n| nodes.binary_search(&n).ok()))
             .collect();
         Engine {
             cluster,
             by_namespace,
             by_ip,
             node_addresses,
+            pod_node,
             selecting: None,
+            peer_pods: None,
         }
     }
 
-    /// An engine that precomputes which policies select each pod (for matrices and renders).
+    /// An engine that precomputes which policies select each pod, and which pods each pod peer
+    /// matches (for matrices and renders, where every pair is asked).
     pub fn indexed(cluster: &'c Cluster) -> Engine<'c> {
         let mut e = Engine::new(cluster);
         let selecting = (0..cluster.pods.len())
             .map(|i| Direction::BOTH.map(|d| e.compute_selecting(i, d)))
             .collect();
         e.selecting = Some(selecting);
+        let words = cluster.pods.len().div_ceil(64);
+        let peer_pods = cluster
+            .policies
+            .iter()
+            .map(|policy| {
+                Direction::BOTH.map(|d| {
+                    policy
+                        .rules(d)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|rule| {
+                            rule.peers
+                                .iter()
+                                .flatten()
+                                .map(|peer| match peer {
+                                    Peer::Pods { namespaces, pods } => {
+                                        let mut set = vec![0u64; words].into_boxed_slice();
+                                        for i in 0..cluster.pods.len() {
+                                            if e.pod_peer_matches(namespaces, pods, i) {
+                                                set[i / 64] |= 1 << (i % 64);
+                                            }
+                                        }
+                                        Some(set)
+                                    }
+                                    Peer::IpBlock(_) => None,
+                                })
+                                .collect()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        e.peer_pods = Some(peer_pods);
         e
     }
 
@@ -191,21 +243,35 @@ impl<'c> Engine<'c> {
         match peer {
             Peer::IpBlock(block) => block.contains(&ep.ip),
             Peer::Pods { namespaces, pods } => {
-                let Some(pod) = ep.pod.map(|i| self.pod(i)) else {
-                    return false;
-                };
-                if pod.host_network || !pods.matches(&pod.labels) {
-                    return false;
-                }
-                match namespaces {
-                    NamespaceMatch::Own(ns) => &pod.namespace == ns,
-                    NamespaceMatch::Selector(sel) => self
-                        .cluster
-                        .namespaces
-                        .get(&pod.namespace)
-                        .is_some_and(|ns| sel.matches(&ns.labels)),
-                }
+                ep.pod.is_some_and(|i| self.pod_peer_matches(namespaces, pods, i))
             }
+        }
+    }
+
+    /// Whether a pod peer covers pod `i`: never a hostNetwork pod, which only ipBlocks can match.
+    fn pod_peer_matches(&self, namespaces: &NamespaceMatch, pods: &Selector, i: usize) -> bool {
+        let pod = self.pod(i);
+        if pod.host_network || !pods.matches(&pod.labels) {
+            return false;
+        }
+        match namespaces {
+            NamespaceMatch::Own(ns) => &pod.namespace == ns,
+            NamespaceMatch::Selector(sel) => self
+                .cluster
+                .namespaces
+                .get(&pod.namespace)
+                .is_some_and(|ns| sel.matches(&ns.labels)),
+        }
+    }
+
+    fn peer_matches_at(&self, (pi, d, k, j): PeerAt, peer: &Peer, ep: &Endpoint) -> bool {
+        let set = self
+            .peer_pods
+            .as_ref()
+            .and_then(|sets| sets[pi][d as usize][k][j].as_ref());
+        match (set, ep.pod) {
+            (Some(set), Some(i)) => set[i / 64] >> (i % 64) & 1 == 1,
+            _ => self.peer_matches(peer, ep),
         }
     }
 
@@ -238,11 +304,26 @@ impl<'c> Engine<'c> {
         protocol: Protocol,
         port: u16,
     ) -> bool {
+        self.rule_matches_at(None, rule, peer, dst, protocol, port)
+    }
+
+    /// [`Engine::rule_matches`], using the precomputed pod sets when the rule's position is known.
+    fn rule_matches_at(
+        &self,
+        at: Option<(usize, Direction, usize)>,
+        rule: &Rule,
+        peer: &Endpoint,
+        dst: &Endpoint,
+        protocol: Protocol,
+        port: u16,
+    ) -> bool {
         !rule.invalid
-            && rule
-                .peers
-                .as_ref()
-                .is_none_or(|peers| peers.iter().any(|p| self.peer_matches(p, peer)))
+            && rule.peers.as_ref().is_none_or(|peers| {
+                peers.iter().enumerate().any(|(j, p)| match at {
+                    Some((pi, d, k)) => self.peer_matches_at((pi, d, k, j), p, peer),
+                    None => self.peer_matches(p, peer),
+                })
+            })
             && rule.ports.as_ref().is_none_or(|ports| {
                 ports
                     .iter()
@@ -303,7 +384,7 @@ impl<'c> Engine<'c> {
         if pod.host_network {
             return Side::open(Reason::HostNetwork);
         }
-        if direction == Direction::Ingress && self.is_own_node(pod, &src.ip) {
+        if direction == Direction::Ingress && self.is_own_node(own_pod, &src.ip) {
             return Side::open(Reason::FromOwnNode);
         }
         let selecting = self.selecting(own_pod, direction);
@@ -321,8 +402,8 @@ impl<'c> Engine<'c> {
             if explain {
                 side.isolated_by.push(policy.key());
             }
-            for rule in policy.rules(direction).unwrap_or_default() {
-                if self.rule_matches(rule, far, dst, protocol, port) {
+            for (k, rule) in policy.rules(direction).unwrap_or_default().iter().enumerate() {
+                if self.rule_matches_at(Some((pi, direction, k)), rule, far, dst, protocol, port) {
                     side.allowed = true;
                     side.reason = Reason::AllowedByRule;
                     if !explain {
@@ -340,10 +421,7 @@ impl<'c> Engine<'c> {
         side
     }
 
-    fn is_own_node(&self, pod: &Pod, ip: &IpAddr) -> bool {
-        pod.node_name
-            .as_deref()
-            .and_then(|n| self.node_addresses.get(n))
-            .is_some_and(|addrs| addrs.contains(ip))
+    fn is_own_node(&self, pod: usize, ip: &IpAddr) -> bool {
+        self.pod_node[pod].is_some_and(|n| self.node_addresses[n].contains(ip))
     }
 }

@@ -57,7 +57,10 @@ pub fn parse_documents(text: &str, file: &str) -> (Vec<Document>, Vec<Diagnostic
         };
         match serde_yaml::from_str::<serde_json::Value>(&chunk) {
             Ok(serde_json::Value::Null) => {}
-            Ok(value) => flatten(value, source, &mut docs, &mut diags),
+            Ok(value) => {
+                let lines = item_lines(&chunk, line);
+                flatten(value, source, &lines, &mut docs, &mut diags)
+            }
             Err(e) => diags.push(
                 Diagnostic::new("document", "", format!("not valid YAML or JSON: {e}")).at(Some(&source)),
             ),
@@ -66,13 +69,62 @@ pub fn parse_documents(text: &str, file: &str) -> (Vec<Document>, Vec<Diagnostic
     (docs, diags)
 }
 
-fn flatten(value: serde_json::Value, source: Source, docs: &mut Vec<Document>, diags: &mut Vec<Diagnostic>) {
+/// The line of each entry of a top-level block-style `items:` list (`chunk` starts at line
+/// `first_line`), so that objects read from a `kind: List` point at their own line. Empty when the
+/// list is not in block style (JSON, flow style); the caller then keeps the document's line.
+fn item_lines(chunk: &str, first_line: usize) -> Vec<usize> {
+    let mut lines = chunk.lines().enumerate();
+    if !lines.any(|(_, l)| l.trim_end() == "items:") {
+        return Vec::new();
+    }
+    let mut indent = None;
+    let mut out = Vec::new();
+    for (i, l) in lines {
+        let body = l.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let depth = l.len() - body.len();
+        let is_item = body == "-" || body.starts_with("- ");
+        if depth == 0 && !is_item {
+            break; // the next top-level key
+        }
+        if is_item && *indent.get_or_insert(depth) == depth {
+            out.push(first_line + i);
+        }
+    }
+    out
+}
+
+fn flatten(
+    value: serde_json::Value,
+    source: Source,
+    item_lines: &[usize],
+    docs: &mut Vec<Document>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
     if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
         match value.get("items") {
             Some(serde_json::Value::Array(items)) => {
-                for item in items {
-                    flatten(item.clone(), source.clone(), docs, diags);
+                // A typed list (`PodList`, as the API returns it) leaves kind and apiVersion out of
+                // its items; they are the list's.
+                let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+                let api = value.get("apiVersion").cloned();
+                let lines_known = item_lines.len() == items.len();
+                for (n, item) in items.iter().enumerate() {
+                    let mut item = item.clone();
+                    let mut source = source.clone();
+                    if lines_known {
+                        source.line = item_lines[n];
+                    }
+                    if let (Some(k), Some(obj)) = (item_kind, item.as_object_mut()) {
+                        obj.entry("kind").or_insert_with(|| k.into());
+                        if let Some(api) = &api {
+                            obj.entry("apiVersion").or_insert_with(|| api.clone());
+                        }
+                    }
+                    flatten(item, source, &[], docs, diags);
                 }
             }
             _ => diags.push(Diagnostic::new(kind.to_string(), "items", "must be a list").at(Some(&source))),
@@ -91,8 +143,11 @@ fn typed<T: DeserializeOwned>(doc: &Document, kind: &str, diags: &mut Vec<Diagno
                 .and_then(|m| m.get("name"))
                 .and_then(|n| n.as_str())
                 .unwrap_or("?");
+            // Named as the converters name valid objects: namespaced kinds default to `default`.
+            let namespaced = !matches!(kind, "Namespace" | "Node");
             let object = match meta.and_then(|m| m.get("namespace")).and_then(|n| n.as_str()) {
                 Some(ns) => format!("{kind} {ns}/{name}"),
+                None if namespaced => format!("{kind} default/{name}"),
                 None => format!("{kind} {name}"),
             };
             let field = e.path().to_string();
@@ -192,5 +247,7 @@ pub fn load_texts<'a>(
     diags.extend(e);
     let (cluster, e) = build_cluster(&objects);
     diags.extend(e);
+    // In file and line order (stable, so one object's problems keep their field order).
+    diags.sort_by(|a, b| a.source.cmp(&b.source));
     (cluster, objects, diags)
 }

@@ -223,9 +223,12 @@ impl Policy {
             },
         };
 
-        // policyTypes omitted: Ingress, plus Egress when the spec has an egress section.
-        let (mut isolates_ingress, mut isolates_egress) = (true, spec.egress.is_some());
-        if let Some(types) = &spec.policy_types {
+        // policyTypes omitted (or empty, which the API server defaults alike): Ingress, plus Egress
+        // when the spec has egress rules. `egress: []` is no egress section: the defaulting tests
+        // `len(spec.egress) != 0`.
+        let has_egress_rules = spec.egress.as_ref().is_some_and(|e| !e.is_empty());
+        let (mut isolates_ingress, mut isolates_egress) = (true, has_egress_rules);
+        if let Some(types) = spec.policy_types.as_ref().filter(|t| !t.is_empty()) {
             isolates_ingress = false;
             isolates_egress = false;
             if types.len() > 2 {

@@ -35,13 +35,12 @@ pub fn run(what: What) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("pod {pod} not found in the input"))?;
     let view = explain_pod(&engine, index);
     match output.output {
-        OutputFormat::Text => {
-            print!("{}", render_text(&view));
-            if let Some(note) = super::implicit_namespace_note(&loaded.cluster) {
-                eprintln!("{note}");
-            }
-        }
+        OutputFormat::Text => print!("{}", render_text(&view)),
         f => print_structured(f, &view)?,
+    }
+    // On stderr, so that it reaches the user in every output format without breaking JSON/YAML.
+    if let Some(note) = super::implicit_namespace_note(&loaded.cluster) {
+        eprintln!("{note}");
     }
     Ok(ExitCode::SUCCESS)
 }

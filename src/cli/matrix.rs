@@ -46,13 +46,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let family = family.unwrap_or_else(|| default_family(&loaded.cluster));
     let m = matrix(&engine, &ports, family);
     match output.output {
-        OutputFormat::Text => {
-            print!("{}", render_text(&m));
-            if let Some(note) = super::implicit_namespace_note(&loaded.cluster) {
-                eprintln!("{note}");
-            }
-        }
+        OutputFormat::Text => print!("{}", render_text(&m)),
         f => print_structured(f, &m)?,
+    }
+    // On stderr, so that it reaches the user in every output format without breaking JSON/YAML.
+    if let Some(note) = super::implicit_namespace_note(&loaded.cluster) {
+        eprintln!("{note}");
     }
     Ok(ExitCode::SUCCESS)
 }

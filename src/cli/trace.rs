@@ -68,13 +68,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         verdict,
     };
     match output.output {
-        OutputFormat::Text => {
-            print!("{}", render_text(&trace));
-            if let Some(note) = super::implicit_namespace_note(&loaded.cluster) {
-                eprintln!("{note}");
-            }
-        }
+        OutputFormat::Text => print!("{}", render_text(&trace)),
         f => print_structured(f, &trace)?,
+    }
+    // On stderr, so that it reaches the user in every output format without breaking JSON/YAML.
+    if let Some(note) = super::implicit_namespace_note(&loaded.cluster) {
+        eprintln!("{note}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -84,6 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub fn resolve_pair(engine: &Engine<'_>, src: &str, dst: &str) -> anyhow::Result<(Endpoint, Endpoint)> {
     let as_ip = |s: &str| s.parse::<IpAddr>().ok();
     let family = match (as_ip(src), as_ip(dst)) {
+        (Some(a), Some(b)) if Family::of(&a) != Family::of(&b) => {
+            bail!("{src} and {dst} are of different address families")
+        }
         (Some(ip), _) | (None, Some(ip)) => Family::of(&ip),
         (None, None) => {
             let d = pod_ref(engine, dst)?;

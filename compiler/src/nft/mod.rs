@@ -1,15 +1,82 @@
-//! The nftables ruleset for one node (SKELETON: the design and the API the agent codes against;
-//! the implementation is being written).
+//! The nftables ruleset for one node: NetworkPolicy enforced in one private table, `inet policyc`
+//! (nothing else is read or touched), rendered from the [`Cluster`] as a typed IR ([`ir`]) and
+//! written as an `nft -f` script ([`text`]) or nft JSON ([`json`]), applied atomically or as
+//! element deltas ([`update`]), and checkable in memory by a packet tracer ([`tracer`]).
 //!
-//! Design (to be documented here in full by the implementation, per base chain: hook, priority, why):
-//! - one table `inet policyc`; base chains `forward` and `input` (hook, priority `filter`);
-//! - `ct state established,related accept`, `ct state invalid drop`, IPv6 ND accept;
-//! - dispatch by verdict maps keyed by local pod address (`ip daddr vmap @ingress4`, ...) into chains
-//!   shared by every pod whose rendered rules are identical (named by content hash);
-//! - peers as named sets shared by every rule that uses the same selector, ipBlocks as interval sets;
-//! - "allow" is `return` inside our chains (egress is checked, then ingress); a drop is final.
+//! # Where packets meet the table
+//!
+//! A node enforces ingress to its own pods (`spec.nodeName` is the node, addressable, not
+//! hostNetwork) and egress from them. Two base chains, both `type filter`, `policy accept`:
+//!
+//! - **`forward`, hook `forward`, priority `filter` (0).** Every pod packet that crosses the node:
+//!   same-node pod to pod across the bridge (`cni0`/`cbr0`: with `br_netfilter` on, bridged IP
+//!   packets traverse the inet `forward` hook with iif and oif both the bridge), and cross-node
+//!   via `flannel.1` (vxlan) or the underlay (host-gw, kubenet routes). The source pod's egress is
+//!   checked first (`ip saddr vmap @egress4`), then the destination pod's ingress
+//!   (`ip daddr vmap @ingress4`); a pod on another node is in neither map here, and its own
+//!   node checks its side.
+//! - **`input`, hook `input`, priority `filter` (0).** A local pod talking to the node itself
+//!   (a node address, a hostNetwork pod): only that pod's egress applies (the node is not a pod).
+//!
+//! There is no `output` chain: node → local pod leaves through OUTPUT and is always allowed, as
+//! NetworkPolicy requires (the kubelet's probes come from there).
+//!
+//! Priority 0 is after `dstnat` (-100), so traffic to a Service is judged with the backend pod's
+//! address that kube-proxy's DNAT wrote:
+//! - *iptables mode*: DNAT in `nat PREROUTING` (-100) for traffic from pods (bridged packets reach
+//!   it through `br_netfilter`), so `forward` sees the backend. kube-proxy's own `filter FORWARD`
+//!   accepts (KUBE-FORWARD) do not override us: an `accept` ends only the chain that issues it,
+//!   while our `drop` is final for the packet, whatever order the chains of other tables run in.
+//! - *nftables mode*: kube-proxy's `dstnat` chains at priority -100 in its own table; same story.
+//! - *ipvs mode*: **not fully covered.** The Service VIP is local (bound to `kube-ipvs0`), so a
+//!   pod's packet to a VIP enters `input` with the VIP as destination (an isolated pod's egress is
+//!   judged against the VIP, which only an ipBlock covering the Service range admits); IPVS then
+//!   re-sends it through LOCAL_OUT, which we do not filter, so the backend's ingress is enforced
+//!   only when the backend is on another node (it arrives there through `forward`). Direct
+//!   pod-to-pod traffic is fully covered in every mode.
+//!
+//! # Rules
+//!
+//! Both base chains start with `ct state established,related accept` (replies of allowed
+//! connections), `forward` with `ct state invalid drop` (for `input` only packets from local pods:
+//! `ct state invalid ip saddr @local4 drop`), and IPv6 neighbour discovery (`icmpv6 type { nd-* }`)
+//! always passes. Then dispatch by verdict maps keyed by the local pod's address into chains
+//! shared by every pod whose rendered rule list is identical: the chain is named by a short hash of
+//! its text (`ing-3f9a1c2b`, `egr-...`), so adding a pod to an existing group only adds map
+//! elements. Inside these chains "allowed" is `return` (so `forward` goes on to the ingress
+//! check) and the last rule is `drop`. The per-packet cost is two map lookups and the rules of one
+//! group, whatever the number of pods or policies.
+//!
+//! Peers are named sets shared by every rule that uses the same selector: `pods-<hash>-v4` for a
+//! (namespace match, pod selector) pair, holding the IPs of matching non-hostNetwork pods;
+//! `cidr-<hash>-v4` (`flags interval`) for an ipBlock, whose `cidr` minus `except` is computed here
+//! as non-overlapping ranges; `np-<hash>-v4` (`ipv4_addr . inet_proto . inet_service`) for an egress
+//! rule's named port, holding `ip . proto . port` of the peer pods that define it (ingress named
+//! ports resolve on the local pod and become plain `th dport N`). Only sets that this node's
+//! chains use are declared, so their number follows distinct selectors, not pods × policies.
+//!
+//! With `log_drops`, each group chain ends with a lookup in `ingress-log4` (or `egress-log4`)
+//! that `goto`s the pod's own drop chain, which logs new connections (rate limited) with a prefix
+//! naming the pod, then drops.
+//!
+//! # The `nftables` crate
+//!
+//! JSON is built from the crate's typed `schema` objects. One construct cannot be expressed with
+//! nftables 0.6: a *verdict map declaration*. `schema::Map::map` is a `SetTypeValue`, and
+//! `SetType` has no `verdict` variant (upstream issue nftables-rs/nftables-rs#237; for the same
+//! reason the crate cannot parse a table holding a vmap, so read our table back as plain JSON).
+//! The workaround, in [`json`]: the map is built with a placeholder value type and the serialized
+//! object's `"map"` field is rewritten to `"verdict"`. Hence [`Transaction::json`] returns
+//! `serde_json::Value`; apply it with `nftables::helper::apply_ruleset_raw(&tx.json_text(), ..)`.
 
 use crate::model::Cluster;
+
+pub mod ir;
+pub mod json;
+pub mod render;
+pub mod text;
+pub mod tracer;
+pub mod update;
 
 /// What to render.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +106,10 @@ pub const DEFAULT_TABLE: &str = "policyc";
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ruleset {
     pub table: String,
+    /// Named sets and maps, sorted by name.
+    pub sets: Vec<ir::Set>,
+    /// The base chains (`forward`, `input`), then the others sorted by name.
+    pub chains: Vec<ir::Chain>,
 }
 
 /// Size of a ruleset, for metrics and the issue's measurements.
@@ -50,48 +121,106 @@ pub struct Stats {
     pub elements: usize,
 }
 
+/// One step of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `add table inet T`: create it if absent, so the delete that follows cannot fail.
+    AddTable(String),
+    DeleteTable(String),
+    /// The full table definition.
+    Define(Ruleset),
+    AddElements {
+        table: String,
+        set: ir::Set,
+        elements: Vec<ir::Element>,
+    },
+    /// Removes elements by key.
+    DeleteElements {
+        table: String,
+        set: ir::Set,
+        elements: Vec<ir::Element>,
+    },
+}
+
 /// One nft transaction (all or nothing), as an `nft -f` script and as nft JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Transaction {
+    /// The exact `nft -f` text.
     pub script: String,
+    pub commands: Vec<Command>,
 }
 
 impl Transaction {
+    pub fn new(commands: Vec<Command>) -> Transaction {
+        let script = commands.iter().map(update::command_text).collect();
+        Transaction { script, commands }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.script.is_empty()
+        self.commands.is_empty()
+    }
+
+    /// The transaction as nft JSON (`{"nftables": [...]}`), for `nft -j -f`.
+    pub fn json(&self) -> serde_json::Value {
+        json::transaction_json(&self.commands)
+    }
+
+    /// [`Transaction::json`] as text, for `nftables::helper::apply_ruleset_raw`.
+    pub fn json_text(&self) -> String {
+        serde_json::to_string(&self.json()).expect("JSON values serialize")
     }
 }
 
 pub fn render(cluster: &Cluster, opts: &RenderOptions) -> Ruleset {
-    let _ = cluster;
-    Ruleset {
-        table: opts.table.clone(),
-    }
+    render::render(cluster, opts)
 }
 
 impl Ruleset {
     /// The transaction that replaces the table atomically with this ruleset, whatever was there.
     pub fn replace(&self) -> Transaction {
-        Transaction::default()
+        Transaction::new(vec![
+            Command::AddTable(self.table.clone()),
+            Command::DeleteTable(self.table.clone()),
+            Command::Define(self.clone()),
+        ])
     }
 
     /// The smallest transaction that turns `previous` (what the kernel has) into `self`: element
     /// updates when only sets and maps changed, else a full atomic replacement; empty if equal.
     pub fn update_from(&self, previous: &Ruleset) -> Transaction {
-        if self == previous {
-            return Transaction::default();
-        }
-        self.replace()
+        update::update_from(self, previous)
     }
 
     pub fn stats(&self) -> Stats {
-        Stats::default()
+        Stats {
+            chains: self.chains.len(),
+            rules: self.chains.iter().map(|c| c.rules.len()).sum(),
+            sets: self.sets.len(),
+            elements: self.sets.iter().map(|s| s.elements.len()).sum(),
+        }
+    }
+
+    /// The `table inet T { ... }` definition alone.
+    pub fn text(&self) -> String {
+        text::table_text(self)
+    }
+
+    pub fn chain(&self, name: &str) -> Option<&ir::Chain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+
+    pub fn set(&self, name: &str) -> Option<&ir::Set> {
+        self.sets
+            .binary_search_by(|s| s.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.sets[i])
     }
 }
 
-/// The transaction that removes the table (uninstall).
+/// The transaction that removes the table (uninstall); succeeds whether or not it exists.
 pub fn delete_table(table: &str) -> Transaction {
-    Transaction {
-        script: format!("table inet {table}\ndelete table inet {table}\n"),
-    }
+    Transaction::new(vec![
+        Command::AddTable(table.to_string()),
+        Command::DeleteTable(table.to_string()),
+    ])
 }

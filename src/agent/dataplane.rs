@@ -1,0 +1,183 @@
+//! The only place that talks to the kernel: one nft transaction in, success or nft's own error
+//! out. Behind a trait so the sync loop is tested with a fake, and so switching from `nft -f -`
+//! (script on stdin) to nft JSON (`nft -j -f -`) is a change here only.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use policyc_compiler::nft::Transaction;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cannot run {nft}: {source}")]
+    Spawn {
+        nft: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// nft rejected the transaction; nothing changed in the kernel (transactions are atomic).
+    #[error("nft failed ({status}): {stderr}")]
+    Rejected { status: String, stderr: String },
+    /// nft did not answer in time and was killed before it committed (the kernel commits a
+    /// transaction as a whole at the end, so it is all or nothing either way).
+    #[error("nft did not finish within {0:?} and was killed")]
+    Timeout(std::time::Duration),
+}
+
+/// Far above any real apply (tens of milliseconds for thousands of elements) yet short enough
+/// that a hung nft cannot stall the sync loop for good.
+pub const APPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Applies transactions of type `T` atomically.
+pub trait Dataplane<T>: Send + 'static {
+    fn apply(&mut self, txn: &T) -> impl Future<Output = Result<(), ApplyError>> + Send;
+}
+
+/// The real kernel, through the nft binary.
+#[derive(Clone, Debug)]
+pub struct Nft {
+    binary: PathBuf,
+    timeout: std::time::Duration,
+}
+
+impl Nft {
+    pub fn new(binary: impl Into<PathBuf>) -> Nft {
+        Nft {
+            binary: binary.into(),
+            timeout: APPLY_TIMEOUT,
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Nft {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// Checks that the binary runs at all, so a wrong `--nft` fails at start-up with a message
+    /// naming the flag rather than as a stream of failed applies.
+    pub fn check(&self) -> anyhow::Result<String> {
+        let shown = self.binary.display();
+        let out = std::process::Command::new(&self.binary)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                    "nft binary {shown:?} not found: install nftables or point --nft PATH at the nft binary"
+                ),
+                _ => anyhow::anyhow!("cannot run nft binary {shown:?} (--nft): {e}"),
+            })?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "nft binary {shown:?} (--nft) failed `--version` ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Runs `nft -f -` with `script` on stdin: one atomic transaction.
+    pub async fn apply_script(&self, script: &str) -> Result<(), ApplyError> {
+        let spawn_err = |source| ApplyError::Spawn {
+            nft: self.binary.display().to_string(),
+            source,
+        };
+        let mut child = tokio::process::Command::new(&self.binary)
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(spawn_err)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let run = async move {
+            // A write error means nft exited early; its status and stderr say why.
+            let _ = stdin.write_all(script.as_bytes()).await;
+            drop(stdin);
+            child.wait_with_output().await
+        };
+        let out = tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| ApplyError::Timeout(self.timeout))?
+            .map_err(spawn_err)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(ApplyError::Rejected {
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+}
+
+impl Dataplane<Transaction> for Nft {
+    async fn apply(&mut self, txn: &Transaction) -> Result<(), ApplyError> {
+        self.apply_script(&txn.script).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let path = dir.join("fake-nft");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    // These use shell scripts standing in for nft, to check the process handling without root;
+    // the real binary is exercised in tests/agent_nft.rs.
+
+    #[tokio::test]
+    async fn passes_the_script_on_stdin_and_reports_nfts_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = dir.path().join("got");
+        let fake = script(
+            dir.path(),
+            &format!("[ \"$1 $2\" = '-f -' ] || exit 9\ncat > '{}'\necho 'Error: No such file or directory' >&2\nexit 1", got.display()),
+        );
+        let err = Nft::new(&fake).apply_script("table inet x\n").await.unwrap_err();
+        assert_eq!(std::fs::read_to_string(&got).unwrap(), "table inet x\n");
+        match err {
+            ApplyError::Rejected { stderr, status } => {
+                assert_eq!(stderr, "Error: No such file or directory");
+                assert!(status.contains('1'), "{status}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let ok = script(dir.path(), "cat > /dev/null");
+        Nft::new(&ok).apply_script("table inet x\n").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_hung_nft_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = script(dir.path(), "exec sleep 30");
+        let nft = Nft::new(&fake).with_timeout(Duration::from_millis(200));
+        assert!(matches!(nft.apply_script("").await, Err(ApplyError::Timeout(_))));
+    }
+
+    #[test]
+    fn check_names_the_flag() {
+        let err = Nft::new("/nonexistent/nft").check().unwrap_err().to_string();
+        assert!(err.contains("--nft") && err.contains("not found"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let broken = script(dir.path(), "echo broken >&2; exit 3");
+        let err = Nft::new(&broken).check().unwrap_err().to_string();
+        assert!(err.contains("--nft") && err.contains("broken"), "{err}");
+    }
+}
