@@ -22,7 +22,9 @@ use policyc_compiler::{Cluster, Family, Protocol};
 use serde::Serialize;
 
 use super::style::{self, ColorArgs, Painter};
+use super::words::{and_list, spans_of, Citer};
 use super::{parse_port, OutputArgs, OutputFormat};
+use policyc_compiler::spans::Spans;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -70,7 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let base = load_side("base", &base_paths)?;
     let head = load_side("head", &head_paths)?;
-    let report = diff(&base, &head, &args.ports);
+    let spans = spans_of(&head_paths)?;
+    let report = diff(&base, &head, &args.ports, &spans);
     match args.output.output {
         OutputFormat::Text => print!("{}", render_text(&report, Painter::new(args.color.color))),
         f => super::print_structured(f, &report)?,
@@ -148,8 +151,9 @@ fn policy_ports(cluster: &Cluster) -> BTreeSet<(u16, Protocol)> {
     out
 }
 
-pub fn diff(base: &Objects, head: &Objects, ports: &[(u16, Protocol)]) -> Report {
+pub fn diff(base: &Objects, head: &Objects, ports: &[(u16, Protocol)], spans: &Spans) -> Report {
     let (b, h) = snapshots(base, head);
+    let citer = Citer { cluster: &h, spans };
     let ports: Vec<(u16, Protocol)> = if ports.is_empty() {
         let mut set: BTreeSet<(u16, Protocol)> = default_ports(&h).into_iter().collect();
         set.extend(policy_ports(&b));
@@ -181,22 +185,21 @@ pub fn diff(base: &Objects, head: &Objects, ports: &[(u16, Protocol)]) -> Report
                     let rules: Vec<String> = [&verdict.egress, &verdict.ingress]
                         .into_iter()
                         .flat_map(|s| s.allowed_by.iter())
-                        .map(|r| {
-                            let at = r.source.as_ref().map(|s| format!(" at {s}")).unwrap_or_default();
-                            format!("{} {} rule {}{at}", r.policy, r.direction, r.rule)
-                        })
+                        .map(|r| citer.rule_name(&r.policy, r.direction, r.rule))
                         .collect();
                     if rules.is_empty() {
                         "no policy isolates it any more".to_string()
                     } else {
-                        format!("allowed by {}", rules.join(" and "))
+                        format!("allowed by {}", and_list(&rules))
                     }
                 } else {
                     let denied = |s: &Side, dir: &str, own: &str| {
                         (!s.allowed && s.reason == Reason::NoRuleAllows).then(|| {
+                            let names: Vec<String> =
+                                s.isolated_by.iter().map(|k| citer.policy_name(k)).collect();
                             format!(
-                                "{own}'s {dir} is isolated by {} and no rule admits it",
-                                s.isolated_by.join(", ")
+                                "{own}'s {dir} is isolated by {}, and none of their rules admits it",
+                                and_list(&names)
                             )
                         })
                     };

@@ -13,6 +13,7 @@ mod matrix;
 mod render;
 pub mod style;
 mod trace;
+mod words;
 
 pub use crate::input::Loaded;
 
