@@ -197,8 +197,9 @@ pub fn diff(base: &Objects, head: &Objects, ports: &[(u16, Protocol)], spans: &S
                         (!s.allowed && s.reason == Reason::NoRuleAllows).then(|| {
                             let names: Vec<String> =
                                 s.isolated_by.iter().map(|k| citer.policy_name(k)).collect();
+                            let whose = if names.len() == 1 { "its" } else { "their" };
                             format!(
-                                "{own}'s {dir} is isolated by {}, and none of their rules admits it",
+                                "{own}'s {dir} is isolated by {}, and none of {whose} rules admits it",
                                 and_list(&names)
                             )
                         })

@@ -151,7 +151,6 @@ pub fn sarif(findings: &[Finding], tool_version: &str) -> String {
             "tool": {"driver": {
                 "name": "policyc",
                 "version": tool_version,
-                "informationUri": "https://github.com/policyc/policyc",
                 "rules": rules,
             }},
             "results": results,
