@@ -7,6 +7,8 @@
 //! only is still compared. Ports: `--port`, or every container port of the pods plus every numeric
 //! port (and range bounds) named in either side's policies.
 //!
+//! `policyc diff --live PATH...` compares the live cluster with the cluster after applying the files.
+//!
 //! Exit codes: 0 no change, 1 connectivity changes, 2 usage or input error.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +46,9 @@ pub struct Args {
     pub output: OutputArgs,
     #[command(flatten)]
     pub color: ColorArgs,
+    /// Compare the live cluster (BASE) with the live cluster plus the given files (HEAD).
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -65,6 +70,20 @@ pub struct Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.live.enabled() {
+        // BASE is the live cluster; HEAD is the live cluster with the files applied over it.
+        let paths: Vec<PathBuf> = args.sides.iter().chain(&args.head).cloned().collect();
+        if paths.is_empty() || !args.base.is_empty() {
+            bail!(
+                "with --live, give the files to apply (policyc diff --live PATH...); the base is the cluster"
+            );
+        }
+        let files = load_side("head", &paths)?;
+        let live = crate::live::fetch_blocking(&args.live, &Objects::default())?;
+        let head = crate::live::overlay(live.clone(), &files);
+        let spans = spans_of(&paths)?;
+        return finish(&args, diff(&live, &head, &args.ports, &spans));
+    }
     let (base_paths, head_paths) = match (args.sides.as_slice(), args.base.is_empty(), args.head.is_empty()) {
         ([b, h], true, true) => (vec![b.clone()], vec![h.clone()]),
         ([], false, false) => (args.base.clone(), args.head.clone()),
@@ -73,7 +92,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let base = load_side("base", &base_paths)?;
     let head = load_side("head", &head_paths)?;
     let spans = spans_of(&head_paths)?;
-    let report = diff(&base, &head, &args.ports, &spans);
+    finish(&args, diff(&base, &head, &args.ports, &spans))
+}
+
+fn finish(args: &Args, report: Report) -> anyhow::Result<ExitCode> {
     match args.output.output {
         OutputFormat::Text => print!("{}", render_text(&report, Painter::new(args.color.color))),
         f => super::print_structured(f, &report)?,

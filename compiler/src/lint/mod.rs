@@ -257,7 +257,8 @@ fn suppressed(index: &Suppressions, f: &Finding) -> bool {
 }
 
 fn locate(spans: Option<&Spans>, f: &Finding) -> Option<Location> {
-    let source = f.source.as_ref()?;
+    // Objects read from a live cluster have no file (an empty name): nothing to point at.
+    let source = f.source.as_ref().filter(|s| !s.file.is_empty())?;
     let pos = spans.and_then(|s| {
         s.locate(
             &source.file,
