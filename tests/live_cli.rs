@@ -98,6 +98,7 @@ fn without_sources(v: &mut Value) {
         Value::Object(m) => {
             m.remove("source");
             m.remove("location");
+            m.remove("object_location");
             m.values_mut().for_each(without_sources);
         }
         Value::Array(a) => a.iter_mut().for_each(without_sources),

@@ -84,6 +84,7 @@ impl Ctx<'_> {
             field,
             message,
             location: None,
+            object_location: None,
             source: source.cloned(),
         });
     }
