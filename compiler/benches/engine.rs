@@ -178,6 +178,9 @@ fn bench_trace(c: &mut Criterion) {
             black_box(engine.check(&src, &dst, Protocol::Tcp, 8080))
         })
     });
+    g.bench_function("10k pods, 2k policies: Engine::indexed", |b| {
+        b.iter(|| black_box(Engine::indexed(&cluster)))
+    });
     g.bench_function("10k pods, 2k policies: load_texts", |b| {
         b.iter(|| black_box(load_texts([("synth.yaml", text.as_str())])))
     });

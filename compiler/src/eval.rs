@@ -2,8 +2,9 @@
 //! reasons for every verdict. The nftables ruleset is checked against this, and `trace`,
 //! `matrix` and `explain` are views of it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::ops::Range;
 
 use serde::Serialize;
 
@@ -95,10 +96,12 @@ pub struct Engine<'c> {
     /// When indexed: `[policy][direction][rule][peer]`, the pods a pod peer matches, as a bitset
     /// over pod indices (`None` for ipBlocks, which depend on the address, not the pod).
     peer_pods: Option<Vec<[PeerSets; 2]>>,
+    /// The distinct pod sets `peer_pods` points into.
+    peer_sets: Vec<Box<[u64]>>,
 }
 
-/// Per rule, per peer: the pods the peer matches.
-type PeerSets = Vec<Vec<Option<Box<[u64]>>>>;
+/// Per rule, per peer: the index of the pods the peer matches in `peer_sets`.
+type PeerSets = Vec<Vec<Option<u32>>>;
 
 /// Where a peer sits in the cluster's policies: (policy, direction, rule position, peer position).
 type PeerAt = (usize, Direction, usize, usize);
@@ -124,12 +127,27 @@ impl<'c> Engine<'c> {
             .chain(cluster.pods.iter().filter_map(|p| p.node_name.as_deref()))
             .collect();
         let nodes: Vec<&str> = nodes.into_iter().collect();
-        let node_addresses = nodes.iter().map(|n| cluster.node_addresses(n)).collect();
-        let pod_node = cluster
+        let pod_node: Vec<Option<usize>> = cluster
             .pods
             .iter()
             .map(|p| p.node_name.as_deref().and_then(|n| nodes.binary_search(&n).ok()))
             .collect();
+        // What `Cluster::node_addresses` computes, for every node in one pass over the pods.
+        let mut node_addresses: Vec<BTreeSet<IpAddr>> = nodes
+            .iter()
+            .map(|n| {
+                cluster
+                    .nodes
+                    .get(*n)
+                    .map(|n| n.addresses.iter().copied().collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        for (p, n) in cluster.pods.iter().zip(&pod_node) {
+            if let (true, Some(n)) = (p.host_network, n) {
+                node_addresses[*n].extend(p.ips.iter().copied());
+            }
+        }
         Engine {
             cluster,
             by_namespace,
@@ -138,7 +156,43 @@ impl<'c> Engine<'c> {
             pod_node,
             selecting: None,
             peer_pods: None,
+            peer_sets: Vec::new(),
         }
+    }
+
+    /// The pods a pod peer matches, as a bitset over pod indices, scanning only the pods of the
+    /// namespaces it covers.
+    fn pod_set(
+        &self,
+        namespaces: &NamespaceMatch,
+        pods: &Selector,
+        ranges: &BTreeMap<&str, Range<usize>>,
+    ) -> Box<[u64]> {
+        let mut set = vec![0u64; self.cluster.pods.len().div_ceil(64)];
+        let mut mark = |range: &Range<usize>| {
+            for i in range.clone() {
+                let pod = self.pod(i);
+                if !pod.host_network && pods.matches(&pod.labels) {
+                    set[i / 64] |= 1 << (i % 64);
+                }
+            }
+        };
+        match namespaces {
+            NamespaceMatch::Own(ns) => ranges.get(ns.as_str()).into_iter().for_each(&mut mark),
+            NamespaceMatch::Selector(sel) => {
+                for (name, range) in ranges {
+                    let covered = self
+                        .cluster
+                        .namespaces
+                        .get(*name)
+                        .is_some_and(|ns| sel.matches(&ns.labels));
+                    if covered {
+                        mark(range);
+                    }
+                }
+            }
+        }
+        set.into_boxed_slice()
     }
 
     /// An engine that precomputes which policies select each pod, and which pods each pod peer
@@ -149,7 +203,14 @@ impl<'c> Engine<'c> {
             .map(|i| Direction::BOTH.map(|d| e.compute_selecting(i, d)))
             .collect();
         e.selecting = Some(selecting);
-        let words = cluster.pods.len().div_ceil(64);
+        // Pods are sorted by namespace: each namespace's pods are one range.
+        let mut ranges: BTreeMap<&str, Range<usize>> = BTreeMap::new();
+        for (i, p) in cluster.pods.iter().enumerate() {
+            ranges.entry(p.namespace.as_str()).or_insert(i..i).end = i + 1;
+        }
+        // Equal peers (common: the same selector in many policies) share one set.
+        let mut ids: HashMap<&'c Peer, u32> = HashMap::new();
+        let mut sets: Vec<Box<[u64]>> = Vec::new();
         let peer_pods = cluster
             .policies
             .iter()
@@ -165,13 +226,10 @@ impl<'c> Engine<'c> {
                                 .flatten()
                                 .map(|peer| match peer {
                                     Peer::Pods { namespaces, pods } => {
-                                        let mut set = vec![0u64; words].into_boxed_slice();
-                                        for i in 0..cluster.pods.len() {
-                                            if e.pod_peer_matches(namespaces, pods, i) {
-                                                set[i / 64] |= 1 << (i % 64);
-                                            }
-                                        }
-                                        Some(set)
+                                        Some(*ids.entry(peer).or_insert_with(|| {
+                                            sets.push(e.pod_set(namespaces, pods, &ranges));
+                                            (sets.len() - 1) as u32
+                                        }))
                                     }
                                     Peer::IpBlock(_) => None,
                                 })
@@ -181,6 +239,7 @@ impl<'c> Engine<'c> {
                 })
             })
             .collect();
+        e.peer_sets = sets;
         e.peer_pods = Some(peer_pods);
         e
     }
@@ -268,7 +327,8 @@ impl<'c> Engine<'c> {
         let set = self
             .peer_pods
             .as_ref()
-            .and_then(|sets| sets[pi][d as usize][k][j].as_ref());
+            .and_then(|sets| sets[pi][d as usize][k][j])
+            .map(|id| &self.peer_sets[id as usize]);
         match (set, ep.pod) {
             (Some(set), Some(i)) => set[i / 64] >> (i % 64) & 1 == 1,
             _ => self.peer_matches(peer, ep),

@@ -56,6 +56,7 @@ fn rendering_is_deterministic() {
     let mut dirs: Vec<_> = std::fs::read_dir(&fixtures)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
         .collect();
     dirs.push(manifest_dir().join("../examples"));
     dirs.sort();

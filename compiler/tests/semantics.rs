@@ -402,6 +402,62 @@ ingress:
             ],
         );
     }
+    // The same for egress: `to` and `ports` empty or omitted mean everything; peers AND ports.
+    for spec in [
+        "podSelector: {matchLabels: {app: cli}}\npolicyTypes: [Egress]\negress: [{}]",
+        "podSelector: {matchLabels: {app: cli}}\negress: [{to: [], ports: []}]",
+    ] {
+        case(
+            &w,
+            &[np("b", "all-out", spec)],
+            &[
+                ("egress anywhere", "b/cli", "a/web", "1234", true),
+                ("egress UDP", "b/cli", "192.0.2.1", "53/UDP", true),
+            ],
+        );
+    }
+    let out = np(
+        "b",
+        "out",
+        "podSelector: {matchLabels: {app: cli}}
+policyTypes: [Egress]
+egress:
+- to: [{namespaceSelector: {matchLabels: {team: a}}, podSelector: {matchLabels: {app: api}}}]
+  ports: [{port: 8080}]
+- to: [{podSelector: {}}]",
+    );
+    case(
+        &w,
+        &[out],
+        &[
+            ("egress peer and port", "b/cli", "a/api", "8080", true),
+            ("egress peer, wrong port", "b/cli", "a/api", "9090", false),
+            ("egress port, wrong peer", "b/cli", "a/web", "8080", false),
+            (
+                "egress second rule: own namespace, any port",
+                "b/cli",
+                "b/web",
+                "1",
+                true,
+            ),
+            (
+                "egress to an outside address",
+                "b/cli",
+                "192.0.2.1",
+                "8080",
+                false,
+            ),
+        ],
+    );
+    case(
+        &w,
+        &[np(
+            "b",
+            "none",
+            "podSelector: {}\npolicyTypes: [Egress]\negress: []",
+        )],
+        &[("no egress rules", "b/cli", "b/web", "80", false)],
+    );
     // `ingress: []` (or omitted) with Ingress isolation: nothing.
     case(
         &w,
