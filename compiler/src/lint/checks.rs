@@ -1043,9 +1043,22 @@ fn one_sided_rules(ctx: &mut Ctx<'_>) {
                     Direction::Egress => ("to", "ingress"),
                     Direction::Ingress => ("from", "egress"),
                 };
+                let isolating: BTreeSet<String> = refused
+                    .iter()
+                    .flat_map(|&f| {
+                        ctx.engine
+                            .selecting(f, other)
+                            .iter()
+                            .map(|&q| cluster.policies[q].key())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let isolating: Vec<String> = isolating.into_iter().collect();
                 let message = format!(
-                    "this {d} rule allows traffic {towards} {}, but their {side} isolation admits no pod {} selects, so that traffic stays denied",
+                    "this {d} rule allows traffic {towards} {}, but {} {side} (isolated by {}) admits no pod {} selects, so that traffic stays denied",
                     ctx.pod_names(&refused),
+                    if refused.len() == 1 { "its" } else { "their" },
+                    isolating.join(", "),
                     p.key()
                 );
                 ctx.push(
