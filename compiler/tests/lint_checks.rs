@@ -406,3 +406,9 @@ fn namespaces_the_input_does_not_describe_are_not_judged() {
     assert!(!got.contains("peer-matches-nothing"), "{got:?}");
     assert!(!got.contains("egress-blocks-dns"), "{got:?}");
 }
+
+#[test]
+fn own_namespace_or_other_namespaces_is_not_an_and_or_slip() {
+    let policy = np("p", "x", "podSelector: {}\ningress:\n- from:\n  - namespaceSelector: {matchLabels: {team: y}}\n  - podSelector: {}");
+    assert!(!codes(&policy).contains("and-or-slip"));
+}

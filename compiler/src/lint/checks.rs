@@ -367,9 +367,16 @@ fn and_or_slip(ctx: &mut Ctx<'_>, object: &ObjectRef, src: &Source, rule: &RawRu
     let only_ns = peers
         .iter()
         .position(|p| p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none());
-    let only_pods = peers
-        .iter()
-        .position(|p| p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none());
+    // `- podSelector: {}` (the whole own namespace) next to a namespaceSelector is the usual way
+    // to write "this namespace or those", not a slip.
+    let only_pods = peers.iter().position(|p| {
+        p.namespace_selector.is_none()
+            && p.ip_block.is_none()
+            && p.pod_selector.as_ref().is_some_and(|s| {
+                s.match_labels.as_ref().is_some_and(|m| !m.is_empty())
+                    || s.match_expressions.as_ref().is_some_and(|m| !m.is_empty())
+            })
+    });
     if let (Some(a), Some(b)) = (only_ns, only_pods) {
         let compile = |s: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector| {
             Selector::compile(s, "")
