@@ -412,3 +412,16 @@ fn own_namespace_or_other_namespaces_is_not_an_and_or_slip() {
     let policy = np("p", "x", "podSelector: {}\ningress:\n- from:\n  - namespaceSelector: {matchLabels: {team: y}}\n  - podSelector: {}");
     assert!(!codes(&policy).contains("and-or-slip"));
 }
+
+#[test]
+fn the_ci_guide_lists_every_code() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/ci.md")).expect("docs/ci.md");
+    for c in CHECKS {
+        assert!(
+            doc.contains(&format!("| `{}` | {} |", c.code, c.severity)),
+            "docs/ci.md lacks {}",
+            c.code
+        );
+    }
+}
