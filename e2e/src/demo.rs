@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -152,12 +151,8 @@ pub fn run() -> Result<bool> {
         bail!("cannot build the sandbox: {reason}");
     }
     // Ctrl-C: the children get the signal too (same process group); remove the namespaces.
-    let run: Arc<Mutex<Option<String>>> = Arc::default();
-    let r = run.clone();
-    ctrlc::set_handler(move || {
-        if let Some(id) = r.lock().ok().and_then(|g| g.clone()) {
-            crate::netns::destroy_run(&id);
-        }
+    ctrlc::set_handler(|| {
+        crate::netns::destroy_own_runs();
         eprintln!("interrupted; sandbox removed");
         std::process::exit(130);
     })?;
@@ -173,7 +168,6 @@ pub fn run() -> Result<bool> {
         universe(&state),
         Enforcer::from_env(),
     )?;
-    *run.lock().expect("not poisoned") = Some(sb.net.run_id.clone());
     let since = sb.apply(state)?;
     println!(
         "starting policyc agent on node-0 and node-1 (manifests: {}) ...",

@@ -88,10 +88,12 @@ pub fn sweep_leftovers() -> Result<Vec<String>> {
     Ok(removed)
 }
 
-/// Removes every namespace of one run (the sandbox's Ctrl-C handler).
-pub fn destroy_run(run_id: &str) {
+/// Removes every namespace of every run of this process (the sandbox's Ctrl-C handler, which
+/// may fire before the first namespace's guard exists).
+pub fn destroy_own_runs() {
+    let own = format!("{PREFIX}{}x", std::process::id());
     if let Ok(names) = list() {
-        for name in names.iter().filter(|n| n.starts_with(&format!("{run_id}-"))) {
+        for name in names.iter().filter(|n| n.starts_with(&own)) {
             destroy(name);
         }
     }
