@@ -78,12 +78,12 @@ impl Netns {
         ns
     }
 
-    /// An `nft` that runs inside the namespace (for `--nft`), failing on `-f` while
+    /// An `nft` that runs inside the namespace (for `--nft`), failing on `-f` (text or JSON) while
     /// `fail_flag()` exists (to make the agent's applies fail on demand).
     fn nft_wrapper(&self) -> PathBuf {
         let path = self.dir.path().join("nft");
         let script = format!(
-            "#!/bin/sh\nif [ -e '{flag}' ] && [ \"$1\" = -f ]; then echo 'Error: injected failure' >&2; exit 1; fi\nexec ip netns exec '{ns}' nft \"$@\"\n",
+            "#!/bin/sh\ncase \" $* \" in *' -f '*) if [ -e '{flag}' ]; then echo 'Error: injected failure' >&2; exit 1; fi;; esac\nexec ip netns exec '{ns}' nft \"$@\"\n",
             flag = self.fail_flag().display(),
             ns = self.name
         );
@@ -185,18 +185,6 @@ fn agent_takes_over_replaces_survives_sigterm_and_cleans_up() {
     if !can_run("agent_takes_over_replaces_survives_sigterm_and_cleans_up") {
         return;
     }
-    // The agent can only put a table in the kernel once the nft renderer exists.
-    let probe = policyc_compiler::nft::render(
-        &policyc_compiler::Cluster::default(),
-        &policyc_compiler::nft::RenderOptions::new("node-0"),
-    );
-    if probe.replace().script.is_empty() {
-        let reason = "the nft renderer is still the skeleton (empty replace transaction)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipping: {reason}");
-        return;
-    }
-
     let ns = Netns::new();
     let wrapper = ns.nft_wrapper();
     let manifests = tempfile::tempdir().unwrap();
@@ -282,4 +270,78 @@ fn agent_takes_over_replaces_survives_sigterm_and_cleans_up() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(ns.table("policyc").is_none());
     }
+}
+
+/// The compiler's transactions for the examples, then for the examples plus one pod on node-0.
+fn example_rulesets() -> (policyc_compiler::nft::Ruleset, policyc_compiler::nft::Ruleset) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_examples(dir.path());
+    let opts = policyc_compiler::nft::RenderOptions::new("node-0");
+    let load = |d: &Path| policyc::input::load(&[d.to_path_buf()]).unwrap().cluster;
+    let first = policyc_compiler::nft::render(&load(dir.path()), &opts);
+    std::fs::write(dir.path().join("extra.yaml"), NEW_POD).unwrap();
+    let second = policyc_compiler::nft::render(&load(dir.path()), &opts);
+    (first, second)
+}
+
+#[tokio::test]
+async fn json_and_text_transactions_give_the_same_kernel_state() {
+    if !can_run("json_and_text_transactions_give_the_same_kernel_state") {
+        return;
+    }
+    use policyc::agent::dataplane::Format;
+    let (first, second) = example_rulesets();
+    assert_ne!(first, second, "the extra pod changes the ruleset");
+    let delta = second.update_from(&first);
+    let mut listings = Vec::new();
+    for format in [Format::Json, Format::Text] {
+        let ns = Netns::new();
+        let nft = Nft::new(ns.nft_wrapper()).with_format(format);
+        nft.apply_transaction(&first.replace())
+            .await
+            .expect("replace applies");
+        let after_first = ns.table("policyc").expect("table created");
+        nft.apply_transaction(&delta).await.expect("delta applies");
+        let after_delta = ns.table("policyc").unwrap();
+        assert!(after_delta.contains("10.244.0.77"), "{format:?}:\n{after_delta}");
+        // A second replace over an existing table (a restarted agent taking over).
+        nft.apply_transaction(&second.replace())
+            .await
+            .expect("replace over an existing table");
+        assert_eq!(
+            ns.table("policyc").unwrap(),
+            after_delta,
+            "{format:?}: delta == replace"
+        );
+        listings.push((after_first, after_delta));
+    }
+    assert_eq!(listings[0], listings[1], "JSON and text give the same table");
+}
+
+#[tokio::test]
+async fn a_rejected_json_transaction_reports_nfts_message() {
+    if !can_run("a_rejected_json_transaction_reports_nfts_message") {
+        return;
+    }
+    let (first, _) = example_rulesets();
+    let ns = Netns::new();
+    let nft = Nft::new(ns.nft_wrapper());
+    nft.apply_transaction(&first.replace()).await.unwrap();
+    let before = ns.table("policyc").unwrap();
+    // Elements for a set that does not exist: nft rejects the whole transaction.
+    let mut bad = first.replace();
+    bad.commands.push(policyc_compiler::nft::Command::AddElements {
+        table: "policyc".into(),
+        set: policyc_compiler::nft::ir::Set {
+            name: "no-such-set".into(),
+            ..first.sets[0].clone()
+        },
+        elements: first.sets[0].elements.iter().cloned().collect(),
+    });
+    let bad = policyc_compiler::nft::Transaction::new(bad.commands);
+    match nft.apply_transaction(&bad).await {
+        Err(ApplyError::Rejected { stderr, .. }) => assert!(stderr.contains("Error"), "{stderr}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(ns.table("policyc").unwrap(), before);
 }

@@ -72,18 +72,13 @@ pub async fn bind(
 
 #[cfg(test)]
 mod tests {
-    use http_body_util_shim::body_text;
     use tower::ServiceExt;
 
     use super::*;
 
-    mod http_body_util_shim {
-        use axum::body::Body;
-
-        pub async fn body_text(body: Body) -> String {
-            let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("body");
-            String::from_utf8(bytes.to_vec()).expect("utf-8")
-        }
+    async fn body_text(body: axum::body::Body) -> String {
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("body");
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
     }
 
     async fn get_path(app: &Router, path: &str) -> (StatusCode, String) {

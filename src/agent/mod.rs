@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the tokio runtime")?;
 
     if cleanup {
-        rt.block_on(nft.apply_script(&nft::delete_table(&table).script))
+        rt.block_on(nft.apply_transaction(&nft::delete_table(&table)))
             .with_context(|| format!("cannot delete table inet {table}"))?;
         tracing::info!(table, "table deleted (or was not there)");
         return Ok(ExitCode::SUCCESS);
@@ -101,16 +101,16 @@ async fn agent(
     tracing::info!(%addr, "serving {HEALTHZ_PATH}, {READYZ_PATH}, {METRICS_PATH}");
 
     let (tx, rx) = mpsc::channel(1024);
-    match source {
+    let sources = match source {
         Source::Files(dir) => {
             tracing::info!(dir = %dir.display(), "reading manifests");
-            tokio::spawn(source::files::run(dir, tx, source::files::POLL));
+            vec![tokio::spawn(source::files::run(dir, tx, source::files::POLL))]
         }
         Source::Kube { kubeconfig, context } => {
             let client = source::kube::client(kubeconfig, context).await?;
-            source::kube::spawn_all(client, tx, metrics.clone());
+            source::kube::spawn_all(client, tx, metrics.clone())
         }
-    }
+    };
     let sync = SyncLoop::new(NftPlanner { opts }, nft, metrics, health, Timing::default());
     let mut sync = tokio::spawn(sync.run(rx));
     let mut server = tokio::spawn(server);
@@ -120,6 +120,11 @@ async fn agent(
             // The table stays: the next agent takes it over without a gap in enforcement.
             tracing::info!("shutting down; the ruleset stays in the kernel");
             Ok(ExitCode::SUCCESS)
+        }
+        // A source never ends on its own; if one does (a panic), the index would go stale for
+        // its kind without anyone noticing: exit instead, leaving the rules, and be restarted.
+        (r, _, _) = futures::future::select_all(sources) => {
+            anyhow::bail!("a source stopped: {r:?}")
         }
         r = &mut sync => anyhow::bail!("the sync loop stopped: {r:?}"),
         r = &mut server => anyhow::bail!("the HTTP server stopped: {r:?}"),

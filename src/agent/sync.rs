@@ -155,10 +155,12 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
             match first {
                 Some(None) => return,
                 Some(Some(u)) => {
-                    dirty |= self.take(u);
+                    dirty |= self.index.update(u);
                     if !self.drain_burst(&mut updates, &mut dirty).await {
                         return;
                     }
+                    let invalid = self.index.invalid_policies();
+                    self.metrics.invalid_policies.set(invalid as i64);
                     // New events during a backoff wait for the backoff: retrying early would
                     // hammer a failing nft.
                     if retry_at.is_some_and(|at| Instant::now() < at) {
@@ -190,21 +192,13 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
         }
     }
 
-    fn take(&mut self, u: Update) -> bool {
-        let changed = self.index.update(u);
-        self.metrics
-            .invalid_policies
-            .set(self.index.invalid_policies() as i64);
-        changed
-    }
-
     /// Takes every event of the burst that started just now; false if the senders are gone.
     async fn drain_burst(&mut self, updates: &mut mpsc::Receiver<Update>, dirty: &mut bool) -> bool {
         let deadline = Instant::now() + self.timing.max_delay;
         loop {
             let wait = (Instant::now() + self.timing.quiet).min(deadline);
             match tokio::time::timeout_at(wait, updates.recv()).await {
-                Ok(Some(u)) => *dirty |= self.take(u),
+                Ok(Some(u)) => *dirty |= self.index.update(u),
                 Ok(None) => return false,
                 Err(_elapsed) => return true,
             }
@@ -225,9 +219,8 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
         };
         let apply_started = Instant::now();
         let result = self.dataplane.apply(&txn).await;
-        self.metrics
-            .apply_duration
-            .observe(apply_started.elapsed().as_secs_f64());
+        let apply_took = apply_started.elapsed();
+        self.metrics.apply_duration.observe(apply_took.as_secs_f64());
         match result {
             Ok(()) => {
                 self.metrics
@@ -247,6 +240,7 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
                     sets = stats.sets,
                     elements = stats.elements,
                     took = ?started.elapsed(),
+                    nft = ?apply_took,
                     "applied ruleset"
                 );
                 self.applied = Some(desired);

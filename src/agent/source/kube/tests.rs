@@ -241,3 +241,48 @@ current-context: one
         .expect("missing file");
     assert!(format!("{err:#}").contains("cannot read --kubeconfig"), "{err:#}");
 }
+
+#[tokio::test]
+async fn spawn_all_lists_every_kind_at_its_api_path() {
+    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let (tx, mut rx) = mpsc::channel(16);
+    let tasks = spawn_all(client, tx, Arc::new(Metrics::new()));
+    assert_eq!(tasks.len(), rbac_rules().len());
+
+    let mut listed = Vec::new();
+    let mut held = Vec::new(); // open watches, never answered
+    while listed.len() < 4 {
+        let (req, send) = timeout(Duration::from_secs(10), handle.next_request())
+            .await
+            .expect("requests")
+            .expect("service open");
+        let path = req.uri().path().to_string();
+        if req.uri().query().unwrap_or_default().contains("watch=true") {
+            held.push(send);
+            continue;
+        }
+        let body =
+            json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": []});
+        send.send_response(Response::new(Body::from(serde_json::to_vec(&body).unwrap())));
+        listed.push(path);
+    }
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "/api/v1/namespaces",
+            "/api/v1/nodes",
+            "/api/v1/pods",
+            "/apis/networking.k8s.io/v1/networkpolicies"
+        ]
+    );
+    let mut idx = Index::new();
+    for _ in 0..4 {
+        idx.update(recv(&mut rx).await);
+    }
+    assert!(idx.synced(), "one reset per kind: {:?}", idx.pending());
+    for t in tasks {
+        t.abort();
+    }
+}
