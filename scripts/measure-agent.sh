@@ -88,6 +88,6 @@ t0=$(date +%s.%N)
 wait_applies 2
 t1=$(date +%s.%N)
 read -r self2 kids2 < <(ticks)
-echo "one-pod change: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s wall (incl. ~0.5 s poll debounce), agent CPU $(secs $((self2 - self1))) s, nft CPU $(secs $((kids2 - kids1))) s"
+echo "one-pod change: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s wall (incl. the directory poll), agent CPU $(secs $((self2 - self1))) s, nft CPU $(secs $((kids2 - kids1))) s"
 echo "  agent peak RSS (VmHWM) $(hwm) KiB, RSS now $(rss) KiB; nft peak RSS $(nft_peak) KiB"
 echo "sync histogram: $(metric policyc_sync_duration_seconds_sum) s total over $(metric policyc_sync_duration_seconds_count) syncs"
