@@ -58,7 +58,7 @@ struct Kustomization {
 struct Image {
     name: String,
     #[serde(rename = "newTag")]
-    _new_tag: String,
+    new_tag: String,
 }
 
 /// A kustomize base: its kustomization and the resource files it lists, which must be exactly the
@@ -550,4 +550,76 @@ fn the_agent_needs_nft_on_path_and_says_so() {
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = cleanup_with_path(dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `kubectl kustomize DIR` (kustomize built into kubectl), or None with a printed reason when
+/// kubectl is missing; under `CI=true` a missing kubectl fails instead.
+fn kustomize(dir: &Path) -> Option<Vec<serde_yaml::Value>> {
+    let out = match std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "kubectl is required under CI=true: {e}"
+            );
+            eprintln!("skipped: cannot run kubectl ({e})");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect(),
+    )
+}
+
+/// What kustomize must produce from a base: its files, with the namespace set and `image: policyc`
+/// given the kustomization's tag, and nothing else changed.
+fn check_build(dir: &Path) {
+    let Some(built) = kustomize(dir) else { return };
+    let (k, kinds) = base(dir);
+    assert_eq!(built.len(), kinds.len(), "{}: one object per file", dir.display());
+    let tag = &k.images[0].new_tag;
+    for (file, kind) in &kinds {
+        let mut want: serde_yaml::Value = serde_yaml::from_str(&read(&dir.join(file))).unwrap();
+        let name = want["metadata"]["name"].clone();
+        let got = built
+            .iter()
+            .find(|o| o["kind"].as_str() == Some(kind) && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{file}: {kind} {name:?} not in the kustomize output"));
+        if kind == "DaemonSet" {
+            let spec = &mut want["spec"]["template"]["spec"];
+            for list in ["containers", "initContainers"] {
+                let containers = spec.get_mut(list).and_then(|l| l.as_sequence_mut());
+                for c in containers.into_iter().flatten() {
+                    if c["image"].as_str() == Some(k.images[0].name.as_str()) {
+                        c["image"] = format!("{}:{tag}", k.images[0].name).into();
+                    }
+                }
+            }
+        }
+        let want: serde_json::Value = serde_json::to_value(&want).unwrap();
+        let got: serde_json::Value = serde_json::to_value(got).unwrap();
+        assert_eq!(
+            got, want,
+            "{file}: kustomize changed more than image and namespace"
+        );
+    }
+}
+
+#[test]
+fn kustomize_builds_both_bases() {
+    check_build(&manifests());
+    check_build(&manifests().join("cleanup"));
 }
