@@ -129,3 +129,21 @@ fn goldens_are_accepted_by_nft() {
     }
     assert!(checked >= 20, "only {checked} golden files checked");
 }
+
+/// Only one case has a JSON golden; every case's JSON form must still be accepted.
+#[test]
+fn every_case_as_json_is_accepted_by_nft() {
+    if !have_nft() {
+        return;
+    }
+    let ns = NetNs::new("json");
+    for (name, dir) in cases() {
+        let cluster = load_case(&name, &dir);
+        for node in node_names(&cluster) {
+            let mut opts = RenderOptions::new(&node);
+            opts.log_drops = dir.join("LOG_DROPS").exists();
+            let json = render(&cluster, &opts).replace().json_text();
+            ns.nft_ok(&["-j", "-c", "-f", "-"], &json);
+        }
+    }
+}

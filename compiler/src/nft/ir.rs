@@ -111,8 +111,9 @@ pub enum Match {
     },
     /// `meta l4proto tcp`.
     L4Proto(Protocol),
-    /// `th dport 80` or `th dport 80-90` (only after an [`Match::L4Proto`]).
-    Dport { start: u16, end: u16 },
+    /// `th dport 80`, `th dport 80-90` or `th dport { 22, 80-90 }` (only after an
+    /// [`Match::L4Proto`]): sorted, disjoint, non-adjacent inclusive ranges.
+    Dports(Vec<(u16, u16)>),
     /// `ip daddr . meta l4proto . th dport @set`: the destination's named port.
     AddrProtoPortInSet {
         family: Family,
@@ -258,12 +259,4 @@ impl Set {
             _ => None,
         }
     }
-}
-
-/// The declarations of a set, without elements: what must be equal for an element-only update.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SetDecl<'a> {
-    pub name: &'a str,
-    pub kind: SetKind,
-    pub comment: Option<&'a str>,
 }

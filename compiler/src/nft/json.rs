@@ -88,19 +88,24 @@ fn match_stmt(m: &Match) -> Statement<'static> {
         ),
         Match::AddrInSet { family, field, set } => eq(addr_expr(*family, *field), set_ref(set)),
         Match::L4Proto(p) => eq(meta_l4proto(), Expression::String(s(p.nft_name()))),
-        Match::Dport { start, end } => eq(
-            payload("th", "dport"),
-            if start == end {
-                Expression::Number(u32::from(*start))
-            } else {
-                Expression::Range(Box::new(expr::Range {
-                    range: [
-                        Expression::Number(u32::from(*start)),
-                        Expression::Number(u32::from(*end)),
-                    ],
-                }))
-            },
-        ),
+        Match::Dports(ranges) => {
+            let port = |&(a, z): &(u16, u16)| {
+                if a == z {
+                    Expression::Number(u32::from(a))
+                } else {
+                    Expression::Range(Box::new(expr::Range {
+                        range: [Expression::Number(u32::from(a)), Expression::Number(u32::from(z))],
+                    }))
+                }
+            };
+            let right = match ranges.as_slice() {
+                [one] => port(one),
+                _ => Expression::Named(NamedExpression::Set(
+                    ranges.iter().map(|r| expr::SetItem::Element(port(r))).collect(),
+                )),
+            };
+            eq(payload("th", "dport"), right)
+        }
         Match::AddrProtoPortInSet { family, field, set } => eq(
             Expression::Named(NamedExpression::Concat(vec![
                 addr_expr(*family, *field),
@@ -309,7 +314,7 @@ fn element_object(table: &str, set: &Set, elements: &[Element]) -> NfListObject<
 }
 
 /// The crate's objects for a transaction (verdict maps still carry the placeholder value type).
-pub fn transaction_objects(commands: &[Command]) -> Nftables<'static> {
+pub(crate) fn transaction_objects(commands: &[Command]) -> Nftables<'static> {
     let mut out = Vec::new();
     for c in commands {
         match c {

@@ -18,6 +18,10 @@
 //! - **`input`, hook `input`, priority `filter` (0).** A local pod talking to the node itself
 //!   (a node address, a hostNetwork pod): only that pod's egress applies (the node is not a pod).
 //!
+//! Same-node enforcement needs `br_netfilter` with `net.bridge.bridge-nf-call-iptables=1` (and
+//! `-ip6tables=1`), which flannel and kubenet set up anyway; without it bridged packets skip the
+//! inet hooks and only cross-node and pod-to-node traffic is filtered.
+//!
 //! There is no `output` chain: node → local pod leaves through OUTPUT and is always allowed, as
 //! NetworkPolicy requires (the kubelet's probes come from there).
 //!
@@ -44,8 +48,10 @@
 //! shared by every pod whose rendered rule list is identical: the chain is named by a short hash of
 //! its text (`ing-3f9a1c2b`, `egr-...`), so adding a pod to an existing group only adds map
 //! elements. Inside these chains "allowed" is `return` (so `forward` goes on to the ingress
-//! check) and the last rule is `drop`. The per-packet cost is two map lookups and the rules of one
-//! group, whatever the number of pods or policies.
+//! check) and the last rule is `drop`. A group's rules are sorted and deduplicated, one per
+//! (peer match, protocol) with the ports in one anonymous interval set (`th dport { 22, 80-90 }`).
+//! The per-packet cost is two map lookups and the rules of one group (bounded by the rules of the
+//! policies that select that pod), whatever the number of pods or other policies.
 //!
 //! Peers are named sets shared by every rule that uses the same selector: `pods-<hash>-v4` for a
 //! (namespace match, pod selector) pair, holding the IPs of matching non-hostNetwork pods;

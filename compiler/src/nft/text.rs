@@ -6,7 +6,6 @@ use std::net::IpAddr;
 
 use super::ir::*;
 use super::Ruleset;
-use crate::model::Family;
 
 pub fn match_text(m: &Match) -> String {
     match m {
@@ -22,13 +21,26 @@ pub fn match_text(m: &Match) -> String {
             format!("{} {} @{set}", ip_proto(*family), field.as_str())
         }
         Match::L4Proto(p) => format!("meta l4proto {}", p.nft_name()),
-        Match::Dport { start, end } if start == end => format!("th dport {start}"),
-        Match::Dport { start, end } => format!("th dport {start}-{end}"),
+        Match::Dports(ranges) => {
+            let r: Vec<String> = ranges.iter().map(|&(a, z)| port_range_text(a, z)).collect();
+            match r.as_slice() {
+                [one] => format!("th dport {one}"),
+                _ => format!("th dport {{ {} }}", r.join(", ")),
+            }
+        }
         Match::AddrProtoPortInSet { family, field, set } => format!(
             "{} {} . meta l4proto . th dport @{set}",
             ip_proto(*family),
             field.as_str()
         ),
+    }
+}
+
+fn port_range_text(start: u16, end: u16) -> String {
+    if start == end {
+        start.to_string()
+    } else {
+        format!("{start}-{end}")
     }
 }
 
@@ -208,10 +220,6 @@ pub fn elements_command(verb: &str, table: &str, set: &str, elements: &[Element]
     }
     out.push_str("}\n");
     out
-}
-
-pub fn family_of(kind: SetKind) -> Family {
-    kind.family()
 }
 
 #[cfg(test)]

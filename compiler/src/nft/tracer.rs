@@ -91,7 +91,7 @@ fn matches(rs: &Ruleset, m: &Match, p: &Packet) -> bool {
             Family::of(&ip) == *family && rs.set(set).is_some_and(|s| set_contains(s, ip))
         }
         Match::L4Proto(proto) => *proto == p.protocol,
-        Match::Dport { start, end } => (*start..=*end).contains(&p.dport),
+        Match::Dports(ranges) => ranges.iter().any(|&(a, z)| (a..=z).contains(&p.dport)),
         Match::AddrProtoPortInSet {
             family,
             field: f,
@@ -254,7 +254,13 @@ fn host_node(cluster: &Cluster, ip: IpAddr) -> Option<String> {
 }
 
 /// The first packet of a connection from `src` to `dst` through every node's ruleset on its path.
-/// `rulesets` holds each node's ruleset; a node without one filters nothing.
+/// `rulesets` holds each node's ruleset; a node without one filters nothing, and a pod without a
+/// node (never scheduled, so in no node's maps) is filtered nowhere.
+///
+/// The path: a pod source's own node sees it in `forward` (or `input` when the destination is
+/// that node's address); a pod destination's node sees it in `forward`, unless that is the
+/// source pod's node too (one pass covers both sides) or the source is that node itself
+/// (OUTPUT, never filtered); a host destination's node sees it in `input`.
 pub fn trace_connection(
     cluster: &Cluster,
     rulesets: &BTreeMap<String, Ruleset>,
@@ -400,10 +406,7 @@ mod tests {
                                     set: "cidr".into(),
                                 },
                                 Match::L4Proto(Protocol::Tcp),
-                                Match::Dport {
-                                    start: 8000,
-                                    end: 8080,
-                                },
+                                Match::Dports(vec![(80, 80), (8000, 8080)]),
                             ],
                             Verdict::Return,
                         ),
