@@ -8,3 +8,4 @@
 pub mod agent;
 pub mod cli;
 pub mod input;
+pub mod live;

@@ -109,3 +109,25 @@ fn explain_and_list() {
         "{list}"
     );
 }
+
+#[test]
+fn trace_and_explain_colour_only_when_asked_or_on_a_terminal() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    for cmd in [
+        vec!["trace", "tools/debug", "shop/db", "-p", "5432", "-f", examples],
+        vec!["explain", "pod", "shop/db", "-f", examples],
+        vec!["diff", examples, examples],
+    ] {
+        let piped = stdout(&policyc(&cmd));
+        assert!(!piped.contains('\u{1b}'), "{cmd:?} coloured when piped: {piped}");
+        let mut always = cmd.clone();
+        always.extend(["--color", "always"]);
+        let coloured = stdout(&policyc(&always));
+        if cmd[0] != "diff" {
+            assert!(coloured.contains("\u{1b}["), "{cmd:?} --color always: {coloured}");
+        }
+        let mut never = cmd.clone();
+        never.extend(["--color", "never"]);
+        assert_eq!(stdout(&policyc(&never)), piped);
+    }
+}

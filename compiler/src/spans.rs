@@ -325,6 +325,24 @@ items:
     }
 
     #[test]
+    fn reads_json_too() {
+        let mut s = Spans::new();
+        s.add_file(
+            "p.json",
+            "{\n  \"kind\": \"NetworkPolicy\",\n  \"metadata\": {\"name\": \"j\", \"namespace\": \"x\"},\n  \"spec\": {\"ingress\": [\n    {\"from\": []}]}\n}\n",
+        );
+        let at = s.locate(
+            "p.json",
+            "NetworkPolicy",
+            Some("x"),
+            "j",
+            "spec.ingress[0].from",
+            None,
+        );
+        assert_eq!(at.map(|p| (p.line, p.col)), Some((5, 6)));
+    }
+
+    #[test]
     fn finds_list_items_and_ignores_broken_text() {
         let s = spans();
         let pod = s.locate("f.yaml", "Pod", Some("x"), "a", "metadata.name", None);

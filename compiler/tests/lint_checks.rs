@@ -384,3 +384,44 @@ fn without_pods_the_workload_checks_stay_quiet() {
         assert!(!got.contains(code), "{code} reported without pods: {got:?}");
     }
 }
+
+#[test]
+fn namespaces_the_input_does_not_describe_are_not_judged() {
+    // Pods of x only: a policy in z and peers into kube-system (no pods given there) are unknowns.
+    let pods = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.244.0.10}\n";
+    let policies = np(
+        "elsewhere",
+        "z",
+        "podSelector: {matchLabels: {app: nope}}\npolicyTypes: [Ingress]",
+    ) + &np(
+        "p",
+        "x",
+        &format!("podSelector: {{}}\npolicyTypes: [Egress]\negress:\n{DNS_RULE}"),
+    );
+    let got: BTreeSet<_> = lint_files(&[("pods.yaml", pods), ("p.yaml", &policies)], &Config::default())
+        .iter()
+        .map(|f| f.code)
+        .collect();
+    assert!(!got.contains("selects-no-pods"), "{got:?}");
+    assert!(!got.contains("peer-matches-nothing"), "{got:?}");
+    assert!(!got.contains("egress-blocks-dns"), "{got:?}");
+}
+
+#[test]
+fn own_namespace_or_other_namespaces_is_not_an_and_or_slip() {
+    let policy = np("p", "x", "podSelector: {}\ningress:\n- from:\n  - namespaceSelector: {matchLabels: {team: y}}\n  - podSelector: {}");
+    assert!(!codes(&policy).contains("and-or-slip"));
+}
+
+#[test]
+fn the_ci_guide_lists_every_code() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/ci.md")).expect("docs/ci.md");
+    for c in CHECKS {
+        assert!(
+            doc.contains(&format!("| `{}` | {} |", c.code, c.severity)),
+            "docs/ci.md lacks {}",
+            c.code
+        );
+    }
+}

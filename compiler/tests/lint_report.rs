@@ -1,5 +1,5 @@
 //! Snapshots of every lint output format, and the SARIF log validated against the SARIF 2.1.0
-//! JSON schema (tests/fixtures/sarif-2.1.0-rtm.5.json, from the npm package
+//! JSON schema (tests/sarif/sarif-2.1.0-rtm.5.json, from the npm package
 //! @microsoft/jest-sarif 1.0.0-beta.0, lib/schemas/; MIT, Microsoft's sarif-js-sdk).
 
 use policyc_compiler::lint::{self, report, Config, Finding, Severity};
@@ -90,7 +90,7 @@ fn sarif_format() {
 fn sarif_validates_against_the_2_1_0_schema() {
     // The schema's run.language pattern has an unescaped `]`, which ECMA-262 regexes accept as a
     // literal and Rust's regex engines reject; escape it (same meaning) before compiling.
-    let text = include_str!("fixtures/sarif-2.1.0-rtm.5.json").replace(
+    let text = include_str!("sarif/sarif-2.1.0-rtm.5.json").replace(
         r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#,
         r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}\\]?$""#,
     );

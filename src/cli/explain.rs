@@ -8,7 +8,10 @@ use clap::Subcommand;
 use policyc_compiler::explain::{explain_pod, DirectionView, PodView};
 use policyc_compiler::Engine;
 
+use super::style::{self, ColorArgs, Painter};
+use super::words::{and_list, spans_of, Citer};
 use super::{load_strict, print_structured, InputArgs, OutputArgs, OutputFormat};
+use policyc_compiler::policy::Direction;
 
 #[derive(Debug, Subcommand)]
 pub enum What {
@@ -20,11 +23,18 @@ pub enum What {
         input: InputArgs,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        color: ColorArgs,
     },
 }
 
 pub fn run(what: What) -> anyhow::Result<ExitCode> {
-    let What::Pod { pod, input, output } = what;
+    let What::Pod {
+        pod,
+        input,
+        output,
+        color,
+    } = what;
     let loaded = load_strict(&input)?;
     let engine = Engine::new(&loaded.cluster);
     let (ns, name) = pod
@@ -35,7 +45,14 @@ pub fn run(what: What) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("pod {pod} not found in the input"))?;
     let view = explain_pod(&engine, index);
     match output.output {
-        OutputFormat::Text => print!("{}", render_text(&view)),
+        OutputFormat::Text => {
+            let spans = spans_of(&input.files)?;
+            let citer = Citer {
+                cluster: &loaded.cluster,
+                spans: &spans,
+            };
+            print!("{}", render_text(&view, &citer, Painter::new(color.color)))
+        }
         f => print_structured(f, &view)?,
     }
     // On stderr, so that it reaches the user in every output format without breaking JSON/YAML.
@@ -45,8 +62,8 @@ pub fn run(what: What) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn render_text(v: &PodView) -> String {
-    let mut out = format!("Pod {}\n", v.pod);
+pub fn render_text(v: &PodView, citer: &Citer<'_>, paint: Painter) -> String {
+    let mut out = format!("Pod {}\n", paint.paint(style::NAME, &v.pod));
     out.push_str(&format!(
         "  node:    {}\n",
         v.node.as_deref().unwrap_or("(not scheduled)")
@@ -89,34 +106,53 @@ pub fn render_text(v: &PodView) -> String {
             ports.join(", ")
         }
     ));
-    direction_text(&mut out, "Ingress", "from", &v.pod, &v.ingress);
-    direction_text(&mut out, "Egress", "to", &v.pod, &v.egress);
+    direction_text(&mut out, citer, paint, Direction::Ingress, &v.pod, &v.ingress);
+    direction_text(&mut out, citer, paint, Direction::Egress, &v.pod, &v.egress);
     out
 }
 
-fn direction_text(out: &mut String, title: &str, prep: &str, pod: &str, d: &DirectionView) {
-    out.push_str(&format!("{title}:\n"));
+fn direction_text(
+    out: &mut String,
+    citer: &Citer<'_>,
+    paint: Painter,
+    direction: Direction,
+    pod: &str,
+    d: &DirectionView,
+) {
+    let (title, prep, may) = match direction {
+        Direction::Ingress => ("Ingress", "from", format!("anyone may connect to {pod}")),
+        Direction::Egress => ("Egress", "to", format!("{pod} may connect anywhere")),
+    };
+    let open = paint.paint(style::ALLOWED, "not isolated");
+    let closed = paint.paint(style::DENIED, "isolated");
+    out.push_str(&format!("{}: ", paint.paint(style::NAME, title)));
     if let Some(note) = &d.note {
-        out.push_str(&format!("  not isolated: {note}\n"));
+        out.push_str(&format!("{open}: {note}; {may}\n"));
         return;
     }
     if !d.isolated {
         out.push_str(&format!(
-            "  not isolated: no policy selects {pod} for {}; everything is allowed\n",
-            title.to_lowercase()
+            "{open}: no policy selects {pod} for {direction}, so {may}\n"
         ));
         return;
     }
-    out.push_str(&format!("  isolated by: {}\n", d.policies.join(", ")));
+    let names: Vec<String> = d.policies.iter().map(|k| citer.policy_name(k)).collect();
+    out.push_str(&format!("{closed} by {}", and_list(&names)));
     if d.rules.is_empty() {
+        let whose = if names.len() == 1 { "it has" } else { "they have" };
         out.push_str(&format!(
-            "  no rules: all {} traffic is denied\n",
-            title.to_lowercase()
+            "; {whose} no {direction} rules, so all {direction} traffic is denied\n"
         ));
+        return;
     }
+    let these = if d.rules.len() == 1 {
+        "this rule admits"
+    } else {
+        "these rules admit"
+    };
+    out.push_str(&format!("; only what {these} is allowed:\n"));
     for r in &d.rules {
-        let at = r.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
-        out.push_str(&format!("  {} rule {}{at}:", r.policy, r.rule));
+        out.push_str(&format!("  {}:", citer.rule_name(&r.policy, direction, r.rule)));
         if r.invalid {
             out.push_str(" invalid, admits nothing\n");
             continue;

@@ -64,6 +64,8 @@ pub struct Args {
     pub list: bool,
     #[command(flatten)]
     pub color: ColorArgs,
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -106,8 +108,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let paths: Vec<PathBuf> = args.paths.iter().chain(&args.files).cloned().collect();
-    if paths.is_empty() {
-        bail!("nothing to lint: pass files or directories (policyc lint PATH...)");
+    if paths.is_empty() && !args.live.enabled() {
+        bail!("nothing to lint: pass files or directories (policyc lint PATH...), or --cluster");
     }
     let files = crate::input::collect_files(&paths)?;
     let texts: Vec<(String, String)> = files
@@ -122,7 +124,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (name, text) in &texts {
         spans.add_file(name, text);
     }
-    let (cluster, objects, diagnostics) = load_texts(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    let (mut cluster, mut objects, mut diagnostics) =
+        load_texts(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    if args.live.enabled() {
+        let live = crate::live::fetch_blocking(&args.live, &objects)?;
+        let loaded = crate::live::loaded_from(live, diagnostics);
+        (cluster, objects, diagnostics) = (loaded.cluster, loaded.objects, loaded.diagnostics);
+    }
     let findings = lint::lint(
         &lint::Input {
             cluster: &cluster,

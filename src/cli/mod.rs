@@ -13,6 +13,7 @@ mod matrix;
 mod render;
 pub mod style;
 mod trace;
+mod words;
 
 pub use crate::input::Loaded;
 
@@ -52,8 +53,15 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
     /// A YAML or JSON file, or a directory read recursively (*.yaml, *.yml, *.json).
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        required_unless_present_any = ["live", "kubeconfig", "context", "namespace", "all_namespaces"]
+    )]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -106,7 +114,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Loads the input and fails with every diagnostic listed when any object is invalid.
 pub fn load_strict(input: &InputArgs) -> anyhow::Result<Loaded> {
-    let loaded = crate::input::load(&input.files)?;
+    let loaded = if input.live.enabled() {
+        crate::live::load(&input.live, &input.files)?
+    } else {
+        crate::input::load(&input.files)?
+    };
     if !loaded.diagnostics.is_empty() {
         let mut msg = format!("{} problem(s) in the input:", loaded.diagnostics.len());
         for d in &loaded.diagnostics {

@@ -5,9 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use policyc_compiler::eval::{Endpoint, Engine, Reason, Side, Verdict};
+use policyc_compiler::policy::Direction;
 use policyc_compiler::{Family, Protocol};
 use serde::Serialize;
 
+use super::style::{self, ColorArgs, Painter};
+use super::words::{and_list, rule_admits, spans_of, Citer};
 use super::{load_strict, parse_port, print_structured, InputArgs, OutputArgs, OutputFormat};
 
 #[derive(Debug, clap::Args)]
@@ -23,6 +26,8 @@ pub struct Args {
     pub input: InputArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub color: ColorArgs,
 }
 
 #[derive(Serialize)]
@@ -50,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         port: (port, protocol),
         input,
         output,
+        color,
     } = args;
     let loaded = load_strict(&input)?;
     let engine = Engine::new(&loaded.cluster);
@@ -68,7 +74,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         verdict,
     };
     match output.output {
-        OutputFormat::Text => print!("{}", render_text(&trace)),
+        OutputFormat::Text => {
+            let spans = spans_of(&input.files)?;
+            let citer = Citer {
+                cluster: &loaded.cluster,
+                spans: &spans,
+            };
+            print!("{}", render_text(&trace, &citer, Painter::new(color.color)))
+        }
         f => print_structured(f, &trace)?,
     }
     // On stderr, so that it reaches the user in every output format without breaking JSON/YAML.
@@ -122,55 +135,110 @@ fn pod_ref(engine: &Engine<'_>, s: &str) -> anyhow::Result<usize> {
         .with_context(|| format!("pod {s} not found in the input"))
 }
 
-fn render_text(t: &TraceView) -> String {
+fn render_text(t: &TraceView, citer: &Citer<'_>, paint: Painter) -> String {
     let who = |e: &EndpointView| match &e.pod {
         Some(p) => format!("{p} ({})", e.ip),
         None => e.ip.to_string(),
     };
+    let verdict = if t.verdict.allowed {
+        paint.paint(style::ALLOWED, "ALLOWED")
+    } else {
+        paint.paint(style::DENIED, "DENIED")
+    };
     let mut out = format!(
-        "{} -> {} {}/{}: {}\n",
+        "{} -> {} {}/{}: {verdict}\n",
         who(&t.src),
         who(&t.dst),
         t.port,
         t.protocol,
-        if t.verdict.allowed { "ALLOWED" } else { "DENIED" }
     );
     let src = t.src.pod.clone().unwrap_or_else(|| t.src.ip.to_string());
     let dst = t.dst.pod.clone().unwrap_or_else(|| t.dst.ip.to_string());
     let port = format!("{}/{}", t.port, t.protocol);
-    out.push_str(&format!(
-        "  egress of {src}: {}\n",
-        side_text(&t.verdict.egress, "egress", &src, &dst, &port)
-    ));
-    out.push_str(&format!(
-        "  ingress of {dst}: {}\n",
-        side_text(&t.verdict.ingress, "ingress", &dst, &src, &port)
-    ));
+    let sides = [
+        (Direction::Egress, &t.verdict.egress, &src, &dst),
+        (Direction::Ingress, &t.verdict.ingress, &dst, &src),
+    ];
+    for (direction, side, own, far) in sides {
+        out.push_str(&format!("  {direction} of {own}: "));
+        side_text(&mut out, citer, paint, side, direction, own, far, &port);
+    }
     out
 }
 
-fn side_text(side: &Side, direction: &str, own: &str, far: &str, port: &str) -> String {
-    match side.reason {
-        Reason::NotAPod => "not a pod; no policy applies".into(),
-        Reason::HostNetwork => "hostNetwork pod; never isolated".into(),
-        Reason::FromOwnNode => format!("allowed: traffic from {own}'s own node is always allowed"),
-        Reason::SamePod => "allowed: a pod talking to itself".into(),
-        Reason::NotIsolated => format!("allowed: no policy selects {own} for {direction}"),
+#[allow(clippy::too_many_arguments)]
+fn side_text(
+    out: &mut String,
+    citer: &Citer<'_>,
+    paint: Painter,
+    side: &Side,
+    direction: Direction,
+    own: &str,
+    far: &str,
+    port: &str,
+) {
+    let allowed = paint.paint(style::ALLOWED, "allowed");
+    let denied = paint.paint(style::DENIED, "denied");
+    let line = match side.reason {
+        Reason::NotAPod => {
+            format!("{allowed}: {own} is not a pod's address, so no policy applies on this side")
+        }
+        Reason::HostNetwork => {
+            format!(
+                "{allowed}: {own} uses its node's network (hostNetwork), which NetworkPolicy never isolates"
+            )
+        }
+        Reason::FromOwnNode => {
+            format!("{allowed}: the connection comes from {own}'s own node, which is always allowed")
+        }
+        Reason::SamePod => format!("{allowed}: a pod connecting to itself never leaves it"),
+        Reason::NotIsolated => {
+            format!("{allowed}: no policy selects {own} for {direction}, so all its {direction} traffic is allowed")
+        }
         Reason::AllowedByRule => {
             let rules: Vec<String> = side
                 .allowed_by
                 .iter()
                 .map(|r| {
-                    let at = r.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
-                    format!("{} {direction} rule {}{at}", r.policy, r.rule)
+                    let what = citer
+                        .policy(&r.policy)
+                        .and_then(|p| p.rules(direction))
+                        .and_then(|rules| rules.iter().find(|x| x.index == r.rule))
+                        .map(|rule| format!(", which admits traffic {}", rule_admits(rule, direction)))
+                        .unwrap_or_default();
+                    format!("{}{what}", citer.rule_name(&r.policy, direction, r.rule))
                 })
                 .collect();
-            format!("allowed by {}", rules.join(", "))
+            format!("{allowed} by {}", rules.join("; and by "))
         }
-        Reason::NoRuleAllows => format!(
-            "denied: {} select(s) {own} for {direction}; no {direction} rule of {} admits {far} on {port}",
-            side.isolated_by.join(", "),
-            side.isolated_by.join(" or ")
-        ),
-    }
+        Reason::NoRuleAllows => {
+            let names: Vec<String> = side.isolated_by.iter().map(|k| citer.policy_name(k)).collect();
+            let verb = if names.len() == 1 { "selects" } else { "select" };
+            let whose = if names.len() == 1 { "its" } else { "their" };
+            let mut text = format!(
+                "{denied}: {} {verb} {own} for {direction}, and none of {whose} {direction} rules admits {far} on {port}",
+                and_list(&names)
+            );
+            // The rules that exist, so the reader sees how close they come.
+            for key in &side.isolated_by {
+                let Some(policy) = citer.policy(key) else { continue };
+                let rules = policy.rules(direction).unwrap_or_default();
+                if rules.is_empty() {
+                    text.push_str(&format!(
+                        "\n    {key} has no {direction} rules: it admits nothing"
+                    ));
+                }
+                for rule in rules {
+                    text.push_str(&format!(
+                        "\n    {} admits only traffic {}",
+                        citer.rule_name(key, direction, rule.index),
+                        rule_admits(rule, direction)
+                    ));
+                }
+            }
+            text
+        }
+    };
+    out.push_str(&line);
+    out.push('\n');
 }

@@ -84,6 +84,7 @@ impl Ctx<'_> {
             field,
             message,
             location: None,
+            object_location: None,
             source: source.cloned(),
         });
     }
@@ -366,9 +367,16 @@ fn and_or_slip(ctx: &mut Ctx<'_>, object: &ObjectRef, src: &Source, rule: &RawRu
     let only_ns = peers
         .iter()
         .position(|p| p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none());
-    let only_pods = peers
-        .iter()
-        .position(|p| p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none());
+    // `- podSelector: {}` (the whole own namespace) next to a namespaceSelector is the usual way
+    // to write "this namespace or those", not a slip.
+    let only_pods = peers.iter().position(|p| {
+        p.namespace_selector.is_none()
+            && p.ip_block.is_none()
+            && p.pod_selector.as_ref().is_some_and(|s| {
+                s.match_labels.as_ref().is_some_and(|m| !m.is_empty())
+                    || s.match_expressions.as_ref().is_some_and(|m| !m.is_empty())
+            })
+    });
     if let (Some(a), Some(b)) = (only_ns, only_pods) {
         let compile = |s: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector| {
             Selector::compile(s, "")
@@ -752,7 +760,8 @@ fn workload_checks(ctx: &mut Ctx<'_>) {
             continue;
         }
         let (own, host) = ctx.selected[pi].clone();
-        if own.is_empty() && host.is_empty() {
+        // A namespace none of whose pods are in the input says nothing about what it runs.
+        if own.is_empty() && host.is_empty() && has_pods(cluster, &p.namespace) {
             ctx.push(
                 "selects-no-pods",
                 policy_ref(p),
@@ -785,7 +794,9 @@ fn workload_checks(ctx: &mut Ctx<'_>) {
                         if !s.is_everything() && !know_namespaces {
                             continue;
                         }
-                        if !cluster.namespaces.values().any(|n| s.matches(&n.labels)) {
+                        // Namespaces chosen by name may simply not be in the input.
+                        let by_name = s.requirements.iter().any(|r| r.key == NAMESPACE_NAME_LABEL);
+                        if !by_name && !cluster.namespaces.values().any(|n| s.matches(&n.labels)) {
                             ctx.push(
                                 "peer-matches-nothing",
                                 policy_ref(p),
@@ -796,7 +807,14 @@ fn workload_checks(ctx: &mut Ctx<'_>) {
                             continue;
                         }
                     }
-                    if matching_pods(ctx, namespaces, pods).is_empty() {
+                    let known = match namespaces {
+                        NamespaceMatch::Own(ns) => has_pods(cluster, ns),
+                        NamespaceMatch::Selector(s) => cluster
+                            .namespaces
+                            .values()
+                            .any(|n| s.matches(&n.labels) && has_pods(cluster, &n.name)),
+                    };
+                    if known && matching_pods(ctx, namespaces, pods).is_empty() {
                         ctx.push(
                             "peer-matches-nothing",
                             policy_ref(p),
@@ -810,6 +828,12 @@ fn workload_checks(ctx: &mut Ctx<'_>) {
             }
         }
     }
+}
+
+/// Whether the input has any pod in `namespace`.
+fn has_pods(cluster: &crate::model::Cluster, namespace: &str) -> bool {
+    let i = cluster.pods.partition_point(|p| p.namespace.as_str() < namespace);
+    cluster.pods.get(i).is_some_and(|p| p.namespace == namespace)
 }
 
 /// The non-hostNetwork pods a pod peer matches, found through the namespaces it can cover (pods
@@ -958,7 +982,7 @@ fn one_sided_rules(ctx: &mut Ctx<'_>) {
         if p.invalid_selector {
             continue;
         }
-        let own = &ctx.selected[pi].0;
+        let own = ctx.selected[pi].0.clone();
         if own.is_empty() {
             continue;
         }
@@ -994,6 +1018,10 @@ fn one_sided_rules(ctx: &mut Ctx<'_>) {
                     .flat_map(|(ns, sel)| matching_pods(ctx, ns, sel))
                     .collect();
                 for f in far {
+                    // A pod reaching itself is always allowed; only others can be refused.
+                    if own.len() == 1 && own[0] == f {
+                        continue;
+                    }
                     any_far = true;
                     let ok = *verdicts.entry(class(f)).or_insert_with(|| {
                         let selecting = ctx.engine.selecting(f, other);
@@ -1022,9 +1050,22 @@ fn one_sided_rules(ctx: &mut Ctx<'_>) {
                     Direction::Egress => ("to", "ingress"),
                     Direction::Ingress => ("from", "egress"),
                 };
+                let isolating: BTreeSet<String> = refused
+                    .iter()
+                    .flat_map(|&f| {
+                        ctx.engine
+                            .selecting(f, other)
+                            .iter()
+                            .map(|&q| cluster.policies[q].key())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let isolating: Vec<String> = isolating.into_iter().collect();
                 let message = format!(
-                    "this {d} rule allows traffic {towards} {}, but their {side} isolation admits no pod {} selects, so that traffic stays denied",
+                    "this {d} rule allows traffic {towards} {}, but {} {side} (isolated by {}) admits no pod {} selects, so that traffic stays denied",
                     ctx.pod_names(&refused),
+                    if refused.len() == 1 { "its" } else { "their" },
+                    isolating.join(", "),
                     p.key()
                 );
                 ctx.push(

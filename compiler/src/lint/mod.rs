@@ -105,6 +105,9 @@ pub struct Finding {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// Where the object itself starts (its `apiVersion` line), to cite beside the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_location: Option<Location>,
     /// The object's document, before the field is located within it.
     #[serde(skip)]
     pub source: Option<Source>,
@@ -157,7 +160,8 @@ pub fn lint(input: &Input<'_>, config: &Config) -> Vec<Finding> {
     findings.retain(|f| find(f.code).is_some_and(|c| config.enabled(c)) && !suppressed(&index, f));
     for f in &mut findings {
         f.severity = find(f.code).map(|c| c.severity).unwrap_or(f.severity);
-        f.location = locate(input.spans, f);
+        f.location = locate(input.spans, f, &f.field);
+        f.object_location = locate(input.spans, f, "");
     }
     findings.sort_by(|a, b| {
         (&a.location, &a.object, &a.field, a.code, &a.message).cmp(&(
@@ -189,6 +193,7 @@ fn invalid_fields(input: &Input<'_>, specific: &[Finding]) -> Vec<Finding> {
             field: d.field.clone(),
             message: d.message.clone(),
             location: None,
+            object_location: None,
             source: d.source.clone(),
         })
         .collect()
@@ -256,8 +261,9 @@ fn suppressed(index: &Suppressions, f: &Finding) -> bool {
         .is_some_and(|codes| codes.contains(f.code) || codes.contains("all"))
 }
 
-fn locate(spans: Option<&Spans>, f: &Finding) -> Option<Location> {
-    let source = f.source.as_ref()?;
+fn locate(spans: Option<&Spans>, f: &Finding, field: &str) -> Option<Location> {
+    // Objects read from a live cluster have no file (an empty name): nothing to point at.
+    let source = f.source.as_ref().filter(|s| !s.file.is_empty())?;
     let pos = spans.and_then(|s| {
         s.locate(
             &source.file,
@@ -265,7 +271,7 @@ fn locate(spans: Option<&Spans>, f: &Finding) -> Option<Location> {
             // Objects written without a namespace are recorded without one.
             f.object.namespace.as_deref(),
             &f.object.name,
-            &f.field,
+            field,
             Some(source.line),
         )
         .or_else(|| {

@@ -252,14 +252,14 @@ pub const CHECKS: &[Check] = &[
     opt_in(
         "unisolated-pod",
         Info,
-        "A pod that no policy isolates for ingress (opt-in).",
+        "A pod that no policy isolates for ingress.",
         "No NetworkPolicy selects this pod for ingress, so every pod and every address can connect \
          to it on every port. Enable with --enable unisolated-pod (or --all) to audit coverage.",
     ),
     opt_in(
         "namespace-without-default-deny",
         Info,
-        "A namespace without a default-deny ingress policy (opt-in).",
+        "A namespace without a default-deny ingress policy.",
         "The namespace has pods but no policy that selects all of them (podSelector: {}) for \
          ingress without admitting anything, so new pods are open until someone writes a policy \
          for them. Add `podSelector: {}` with `policyTypes: [Ingress]` and no rules. Enable with \

@@ -42,7 +42,12 @@ pub fn text(findings: &[Finding], paint: &dyn Fn(Severity, &str) -> String) -> S
         } else {
             format!(" {}", f.field)
         };
-        out.push_str(&format!("{at}: {tag}: {}{field}: {}\n", f.object, f.message));
+        out.push_str(&format!(
+            "{at}: {tag}: {}{}{field}: {}\n",
+            f.object,
+            object_line(f),
+            f.message
+        ));
     }
     let s = Summary::of(findings);
     if findings.is_empty() {
@@ -54,6 +59,16 @@ pub fn text(findings: &[Finding], paint: &dyn Fn(Severity, &str) -> String) -> S
         ));
     }
     out
+}
+
+/// ` (line 12)`: where the object starts, when the finding is about a field further down.
+fn object_line(f: &Finding) -> String {
+    match (&f.location, &f.object_location) {
+        (Some(at), Some(obj)) if at.file == obj.file && at.line != obj.line => {
+            format!(" (line {})", obj.line)
+        }
+        _ => String::new(),
+    }
 }
 
 #[derive(Serialize)]
@@ -141,6 +156,16 @@ pub fn sarif(findings: &[Finding], tool_version: &str) -> String {
                 None => json!({"logicalLocations": logical}),
             };
             result["locations"] = json!([location]);
+            if let Some(o) = &f.object_location {
+                result["relatedLocations"] = json!([{
+                    "id": 1,
+                    "message": {"text": f.object.to_string()},
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri(&o.file)},
+                        "region": {"startLine": o.line, "startColumn": o.col},
+                    },
+                }]);
+            }
             result
         })
         .collect();
@@ -151,7 +176,6 @@ pub fn sarif(findings: &[Finding], tool_version: &str) -> String {
             "tool": {"driver": {
                 "name": "policyc",
                 "version": tool_version,
-                "informationUri": "https://github.com/policyc/policyc",
                 "rules": rules,
             }},
             "results": results,
@@ -201,7 +225,10 @@ pub fn github(findings: &[Finding]) -> String {
         out.push_str(&format!(
             "::{command} {}::{}\n",
             props.join(","),
-            escape(&format!("{}{field}: {}", f.object, f.message), false)
+            escape(
+                &format!("{}{}{field}: {}", f.object, object_line(f), f.message),
+                false
+            )
         ));
     }
     out
