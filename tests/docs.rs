@@ -70,3 +70,40 @@ fn troubleshooting_excerpts_are_real_render_output() {
     assert!(logged.iter().any(|l| l.contains(prefix)));
     assert!(doc("troubleshooting.md").contains("`policyc drop ingress NAMESPACE/POD: `"));
 }
+
+#[test]
+fn troubleshooting_trace_example_is_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Run from the repository root so the cited paths read `examples/...` as in the doc.
+    let out = Command::new(env!("CARGO_BIN_EXE_policyc"))
+        .current_dir(root)
+        .args([
+            "trace",
+            "tools/debug",
+            "shop/db",
+            "--port",
+            "5432",
+            "-f",
+            "examples/",
+        ])
+        .output()
+        .expect("run policyc");
+    let got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    let text = doc("troubleshooting.md");
+    let block = text
+        .split("```text\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains("tools/debug (10.244.0.20) -> shop/db"))
+        .expect("the trace example");
+    let want: Vec<String> = block
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(want, got);
+}
