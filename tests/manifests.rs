@@ -552,21 +552,13 @@ fn the_agent_needs_nft_on_path_and_says_so() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// `kubectl kustomize DIR` (kustomize built into kubectl), or None with a printed reason when
-/// kubectl is missing. An extra check, so it skips even under `CI=true`: Debian has no kubectl
-/// package for `.ci/run` to install, and the checks above do not need it.
-fn kustomize(dir: &Path) -> Option<Vec<serde_yaml::Value>> {
-    let out = match std::process::Command::new("kubectl")
+/// `kubectl kustomize DIR` (kustomize built into kubectl).
+fn kustomize(dir: &Path) -> Vec<serde_yaml::Value> {
+    let out = std::process::Command::new("kubectl")
         .arg("kustomize")
         .arg(dir)
         .output()
-    {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("skipped: cannot run kubectl ({e})");
-            return None;
-        }
-    };
+        .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"));
     assert!(
         out.status.success(),
         "kubectl kustomize {}: {}",
@@ -574,17 +566,15 @@ fn kustomize(dir: &Path) -> Option<Vec<serde_yaml::Value>> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    Some(
-        serde_yaml::Deserializer::from_str(&text)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect(),
-    )
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect()
 }
 
 /// What kustomize must produce from a base: its files, with the namespace set and `image: policyc`
 /// given the kustomization's tag, and nothing else changed.
 fn check_build(dir: &Path) {
-    let Some(built) = kustomize(dir) else { return };
+    let built = kustomize(dir);
     let (k, kinds) = base(dir);
     assert_eq!(built.len(), kinds.len(), "{}: one object per file", dir.display());
     let tag = &k.images[0].new_tag;
@@ -615,7 +605,11 @@ fn check_build(dir: &Path) {
     }
 }
 
+/// Needs kubectl, which no Debian package provides for `.ci/run` to install, so it is opt-in
+/// (`cargo test --test manifests -- --ignored`) rather than a skip; the tests above cover the
+/// kustomizations' file lists without it.
 #[test]
+#[ignore = "needs kubectl (not packaged in Debian): run with --ignored where kubectl exists"]
 fn kustomize_builds_both_bases() {
     check_build(&manifests());
     check_build(&manifests().join("cleanup"));
