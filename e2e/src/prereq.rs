@@ -25,6 +25,11 @@ pub fn missing() -> Option<String> {
             return Some(format!("`{tool}` is not installed or does not run"));
         }
     }
+    // Reading (never writing) the root namespace's sysctl tree: it exists once br_netfilter is
+    // loaded, and the node namespaces need its per-namespace switches.
+    if !std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
+        return Some("bridge netfilter is not available (run `modprobe br_netfilter` once)".into());
+    }
     None
 }
 
