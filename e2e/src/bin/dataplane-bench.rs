@@ -97,6 +97,9 @@ fn run(args: &Args) -> Result<()> {
     if let Some(reason) = policyc_e2e::prereq::missing() {
         bail!("cannot run: {reason}");
     }
+    if args.reps == 0 || !(args.secs > 0.0 && args.secs <= 60.0) {
+        bail!("--reps must be at least 1 and --secs in (0, 60]");
+    }
     let _ = netns::sweep_leftovers();
     let run_id = netns::new_run_id();
     // host-gw with a single node: just the node, its `cni0` bridge and br_netfilter on.
@@ -126,7 +129,6 @@ fn run(args: &Args) -> Result<()> {
         est,
         sink,
         secs: args.secs,
-        reps: args.reps,
     };
     // Resolves the server's neighbour entry so that no blast starts with ARP.
     bench.blast(Mode::New, PORT, 0.2)?;
@@ -150,39 +152,55 @@ fn run(args: &Args) -> Result<()> {
             ("policyc", stats.rules, Some(ours.replace().script)),
             ("linear", linear_rules, Some(linear)),
         ];
-        for (config, rules, script) in configs {
-            sh::exec(&node, "nft", &["flush", "ruleset"])?;
-            if let Some(script) = &script {
-                let t = Instant::now();
-                sh::exec_stdin(&node, "nft", &["-f", "-"], Some(script))
-                    .with_context(|| format!("applying {config} for {size}"))?;
+        // Repetitions are interleaved across configurations, so drift in the machine's load (other
+        // work on shared cores) affects all three alike and the ratios stay meaningful.
+        let mut samples: Vec<Samples> = configs.iter().map(|_| Samples::default()).collect();
+        for rep in 0..args.reps {
+            for ((config, rules, script), acc) in configs.iter().zip(&mut samples) {
+                sh::exec(&node, "nft", &["flush", "ruleset"])?;
+                if let Some(script) = script {
+                    let t = Instant::now();
+                    sh::exec_stdin(&node, "nft", &["-f", "-"], Some(script))
+                        .with_context(|| format!("applying {config} for {size}"))?;
+                    if rep == 0 {
+                        eprintln!(
+                            "{size} {config}: {rules} rules, {} KiB script, applied in {:.1} s",
+                            script.len() / 1024,
+                            t.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+                if rep == 0 {
+                    let (sent, got) = bench.blast(Mode::New, DENIED_PORT, 0.3)?;
+                    acc.denied_delivered = got as f64 / sent.max(1) as f64;
+                }
+                acc.new.push(bench.measure(Mode::New)?);
+                acc.est.push(bench.measure(Mode::Established)?);
                 eprintln!(
-                    "{size} {config}: {rules} rules, {} KiB script, applied in {:.1} s",
-                    script.len() / 1024,
-                    t.elapsed().as_secs_f64()
+                    "{size} {config} rep {}: new {:.0} pps, established {:.0} pps",
+                    rep + 1,
+                    acc.new.last().map_or(0.0, |m| m.pps),
+                    acc.est.last().map_or(0.0, |m| m.pps),
                 );
             }
-            let (sent, got) = bench.blast(Mode::New, DENIED_PORT, 0.3)?;
-            let denied_delivered = got as f64 / sent.max(1) as f64;
-            let (new_pps, new_share) = bench.median(Mode::New)?;
-            let (est_pps, est_share) = bench.median(Mode::Established)?;
-            eprintln!(
-                "{size} {config}: new {new_pps:.0} pps ({:.1}% of sent delivered), established \
-                 {est_pps:.0} pps ({:.1}%), denied port delivered {:.1}%",
-                new_share * 100.0,
-                est_share * 100.0,
-                denied_delivered * 100.0
-            );
-            if new_share < 0.99 || est_share < 0.99 {
-                eprintln!("warning: admitted packets were lost; the rates above undercount");
+        }
+        for ((config, rules, _), acc) in configs.iter().zip(samples) {
+            let lost = acc
+                .new
+                .iter()
+                .chain(&acc.est)
+                .map(|m| m.sent.saturating_sub(m.delivered))
+                .sum::<u64>();
+            if lost > 0 {
+                eprintln!("warning: {size} {config}: {lost} admitted packets were not delivered");
             }
             rows.push(Row {
                 size: size.clone(),
                 config,
-                rules,
-                new_pps,
-                est_pps,
-                denied_delivered,
+                rules: *rules,
+                new_pps: median(acc.new.iter().map(|m| m.pps).collect()),
+                est_pps: median(acc.est.iter().map(|m| m.pps).collect()),
+                denied_delivered: acc.denied_delivered,
             });
         }
     }
@@ -193,33 +211,46 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+struct Measurement {
+    /// Packets delivered to the server per second.
+    pps: f64,
+    sent: u64,
+    delivered: u64,
+}
+
+#[derive(Default)]
+struct Samples {
+    new: Vec<Measurement>,
+    est: Vec<Measurement>,
+    denied_delivered: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 struct Bench {
     server_ns: String,
     raw: Socket,
     est: Socket,
     sink: Socket,
     secs: f64,
-    reps: usize,
 }
 
 impl Bench {
-    /// The median rate of delivered packets over the repetitions, and the share of all sent
-    /// packets that were delivered (admitted traffic: should be 100%).
-    fn median(&self, mode: Mode) -> Result<(f64, f64)> {
-        let mut v = Vec::new();
-        let (mut sent, mut got) = (0, 0);
-        for _ in 0..self.reps {
-            if mode == Mode::Established {
-                self.handshake()?;
-            }
-            let t = Instant::now();
-            let (s, g) = self.blast(mode, PORT, self.secs)?;
-            v.push(g as f64 / t.elapsed().as_secs_f64());
-            sent += s;
-            got += g;
+    /// One blast to the admitted port.
+    fn measure(&self, mode: Mode) -> Result<Measurement> {
+        if mode == Mode::Established {
+            self.handshake()?;
         }
-        v.sort_by(f64::total_cmp);
-        Ok((v[v.len() / 2], got as f64 / sent.max(1) as f64))
+        let t = Instant::now();
+        let (sent, delivered) = self.blast(mode, PORT, self.secs)?;
+        Ok(Measurement {
+            pps: delivered as f64 / t.elapsed().as_secs_f64(),
+            sent,
+            delivered,
+        })
     }
 
     /// One request and one reply on the established tuple, so that conntrack in the node has seen
@@ -495,7 +526,7 @@ fn linear_ruleset(cluster: &Cluster) -> (String, usize) {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| pods/policies | ruleset | rules | pps new flows | pps established | denied delivered | new: ours/no-table | new: ours/linear |"
+        "| pods/policies | ruleset | rules in table | pps new flows | pps established | denied delivered | new: ours/no-table | new: ours/linear |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for row in rows {
