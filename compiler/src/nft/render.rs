@@ -173,17 +173,22 @@ impl<'c> Renderer<'c> {
             self.declare(local_set(f), SetKind::Addr(f), None);
         }
         let cluster = self.cluster;
+        // Two local pods can report the same IP (a stale status while the address is reused); a
+        // verdict map cannot hold one key twice and nft would reject the whole ruleset, so the
+        // first pod in cluster order owns the address, as in the oracle's address lookup.
+        let mut claimed: BTreeSet<IpAddr> = BTreeSet::new();
         for pod in cluster
             .pods
             .iter()
             .filter(|p| workload(p) && p.node_name.as_deref() == Some(self.opts.node.as_str()))
         {
+            let own: Vec<IpAddr> = pod.ips.iter().copied().filter(|ip| claimed.insert(*ip)).collect();
             for &f in &self.families.clone() {
                 let local = self.sets.get_mut(&local_set(f)).expect("declared");
                 local.elements.extend(ips_of(pod, f).map(Element::Addr));
             }
             for d in Direction::BOTH {
-                self.render_pod(pod, d);
+                self.render_pod(pod, &own, d);
             }
         }
     }
@@ -205,7 +210,8 @@ impl<'c> Renderer<'c> {
             .collect()
     }
 
-    fn render_pod(&mut self, pod: &Pod, d: Direction) {
+    /// `own`: the pod's addresses that dispatch to its chains (those no earlier pod claimed).
+    fn render_pod(&mut self, pod: &Pod, own: &[IpAddr], d: Direction) {
         let selecting = self.selecting(pod, d);
         if selecting.is_empty() {
             return;
@@ -278,7 +284,7 @@ impl<'c> Renderer<'c> {
             }
         };
         for &f in &self.families.clone() {
-            let ips: Vec<IpAddr> = ips_of(pod, f).collect();
+            let ips: Vec<IpAddr> = own.iter().copied().filter(|ip| Family::of(ip) == f).collect();
             if ips.is_empty() {
                 continue;
             }
