@@ -47,16 +47,20 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-pub fn load(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
-    let files = collect_files(paths)?;
-    let texts: Vec<(String, String)> = files
+/// `(file name, contents)` of every input file named by `paths`, in [`collect_files`] order.
+pub fn read_texts(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
+    collect_files(paths)?
         .iter()
         .map(|f| {
             std::fs::read_to_string(f)
                 .with_context(|| format!("cannot read {}", f.display()))
                 .map(|t| (f.display().to_string(), t))
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect()
+}
+
+pub fn load(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
+    let texts = read_texts(paths)?;
     let (cluster, objects, diagnostics) = load_texts(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
     Ok(Loaded {
         cluster,
