@@ -195,7 +195,9 @@ impl<'c> Renderer<'c> {
 
     fn declare(&mut self, name: String, kind: SetKind, comment: Option<String>) -> &mut Set {
         self.sets.entry(name.clone()).or_insert_with(|| Set {
-            comment,
+            // Capped here rather than when printing, so the JSON the agent applies gets the same
+            // comment as the script (nft stores a longer one but cannot list it).
+            comment: comment.map(cap),
             ..Set::new(name, kind)
         })
     }
@@ -605,7 +607,7 @@ fn comment(policy: &str, d: Direction, index: usize) -> String {
     format!("{policy} {}[{index}]", d.as_str())
 }
 
-/// nft caps comments at 128 bytes.
+/// nft caps comments at 128 bytes (the text parser rejects longer ones).
 fn cap(mut c: String) -> String {
     if c.len() > 127 {
         let mut end = 124;
@@ -789,6 +791,33 @@ mod tests {
             ranges(&block("0.0.0.0/0", &["255.255.255.255/32"])),
             ["0.0.0.0-255.255.255.254"]
         );
+    }
+
+    /// nft can list no comment over 128 bytes: the sets the agent applies as JSON keep under it.
+    #[test]
+    fn long_set_comments_are_capped() {
+        let excepts: Vec<String> = (1..40).map(|i| format!("10.{i}.0.0/16")).collect();
+        let text = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: a, namespace: x}}\n\
+             spec: {{nodeName: n0, containers: [{{name: c}}]}}\nstatus: {{podIP: 10.244.0.5}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: np, namespace: x}}\n\
+             spec:\n  podSelector: {{}}\n  ingress:\n  - from:\n    - ipBlock: {{cidr: 10.0.0.0/8, except: [{}]}}\n",
+            excepts.join(", ")
+        );
+        let (cluster, _, diags) = crate::load::load_texts([("t.yaml", text.as_str())]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let rs = render(&cluster, &super::super::RenderOptions::new("n0"));
+        let block = rs
+            .sets
+            .iter()
+            .find(|s| s.name.starts_with("cidr-"))
+            .expect("an ipBlock set");
+        let comment = block.comment.as_deref().unwrap_or_default();
+        assert!(
+            comment.starts_with("ipBlock 10.0.0.0/8 except 10.1.0.0/16"),
+            "{comment}"
+        );
+        assert!(comment.len() <= 127 && comment.ends_with("..."), "{comment}");
     }
 
     #[test]
