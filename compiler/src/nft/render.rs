@@ -230,24 +230,17 @@ impl<'c> Renderer<'c> {
                     None => vec![PeerRef::Any],
                     Some(list) => list.iter().map(PeerRef::One).collect(),
                 };
-                let ports: Option<&[PortMatch]> = rule.ports.as_deref();
+                // `None` in the API (every port) is one entry that matches any port.
+                let ports: Vec<Option<&PortMatch>> = match &rule.ports {
+                    None => vec![None],
+                    Some(list) => list.iter().map(Some).collect(),
+                };
                 for peer in &peers {
-                    match ports {
-                        None => {
-                            for m in self.rule_matches(pod, d, *peer, None) {
-                                admits
-                                    .entry(m)
-                                    .or_insert_with(|| comment(&policy.key(), d, rule.index));
-                            }
-                        }
-                        Some(list) => {
-                            for pm in list {
-                                for m in self.rule_matches(pod, d, *peer, Some(pm)) {
-                                    admits
-                                        .entry(m)
-                                        .or_insert_with(|| comment(&policy.key(), d, rule.index));
-                                }
-                            }
+                    for pm in &ports {
+                        for m in self.rule_matches(pod, d, *peer, *pm) {
+                            admits
+                                .entry(m)
+                                .or_insert_with(|| comment(&policy.key(), d, rule.index));
                         }
                     }
                 }
