@@ -79,7 +79,8 @@ pub struct OutputArgs {
     pub output: OutputFormat,
 }
 
-/// What the CLI's exit code means: 0 success, 1 a finding or a denied check, 2 usage or input error.
+/// Exit codes: 0 success (a trace that prints DENIED succeeded too), 1 findings (`lint`) or changes
+/// (`diff`), 2 usage or input error.
 pub const EXIT_INPUT: u8 = 2;
 
 pub fn main() -> ExitCode {
