@@ -103,6 +103,22 @@ fn flatten(
     docs: &mut Vec<Document>,
     diags: &mut Vec<Diagnostic>,
 ) {
+    // kubectl refuses these; ignoring them would silently drop, say, a bare YAML sequence of
+    // NetworkPolicies, and every verdict would then be computed without them.
+    let found = match &value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("a sequence"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Null => Some("null"),
+    };
+    if let Some(found) = found {
+        let message =
+            format!("not an API object: expected a mapping with apiVersion and kind, found {found}");
+        diags.push(Diagnostic::new("document", "", message).at(Some(&source)));
+        return;
+    }
     let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
     if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
         match value.get("items") {
