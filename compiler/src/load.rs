@@ -31,6 +31,9 @@ pub struct Objects {
 pub fn parse_documents(text: &str, file: &str) -> (Vec<Document>, Vec<Diagnostic>) {
     let mut docs = Vec::new();
     let mut diags = Vec::new();
+    // A byte order mark (Windows editors write one) may start a YAML stream; serde_yaml
+    // misreads it as a second document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
     for (i, line) in text.lines().enumerate() {
         let is_marker = line == "---" || line.starts_with("--- ") || line == "...";

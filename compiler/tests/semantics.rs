@@ -1362,6 +1362,17 @@ fn non_objects_are_reported() {
     );
 }
 
+/// Files as Windows editors save them: a byte order mark and CRLF line ends.
+#[test]
+fn bom_and_crlf_are_read() {
+    let text = "\u{feff}apiVersion: v1\r\nkind: Pod\r\nmetadata: {name: p, namespace: x}\r\n---\r\napiVersion: v1\r\nkind: Pod\r\nmetadata: {name: q, namespace: x}\r\n";
+    let (cluster, _, diags) = load_texts([("win.yaml", text)]);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let keys: Vec<String> = cluster.pods.iter().map(|p| p.key()).collect();
+    assert_eq!(keys, ["x/p", "x/q"]);
+    assert_eq!(cluster.pods[1].source.as_ref().unwrap().line, 5);
+}
+
 #[test]
 fn input_forms() {
     // kind: List, multi-document, JSON, other kinds ignored, namespace defaulted.
