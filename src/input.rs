@@ -7,7 +7,9 @@ use anyhow::Context;
 use policyc_compiler::load::{load_texts, Objects};
 use policyc_compiler::{Cluster, Diagnostic};
 
-/// Every input file named by `paths`, in a stable order (directories sorted by path).
+/// Every input file named by `paths`, in a stable order (directories sorted by path). Inside a
+/// directory, hidden entries are skipped: a ConfigMap volume (`--manifests` in a pod) holds every
+/// file three times, as `f.yaml` -> `..data/f.yaml` -> `..2026_12_01_.../f.yaml`.
 pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
@@ -27,7 +29,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     entries.sort();
-    for path in entries {
+    let hidden = |p: &Path| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'))
+    };
+    for path in entries.into_iter().filter(|p| !hidden(p)) {
         if path.is_dir() {
             walk(&path, out)?;
         } else if matches!(
@@ -67,4 +74,27 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
         objects,
         diagnostics,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_entries_of_a_directory_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("..2026_12_01/sub")).unwrap();
+        std::fs::write(root.join("..2026_12_01/p.yaml"), "").unwrap();
+        std::os::unix::fs::symlink("..2026_12_01", root.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/p.yaml", root.join("p.yaml")).unwrap();
+        std::fs::create_dir(root.join("team")).unwrap();
+        std::fs::write(root.join("team/q.yml"), "").unwrap();
+        std::fs::write(root.join(".editor.yaml"), "").unwrap();
+        let files = collect_files(&[root.to_path_buf()]).unwrap();
+        assert_eq!(files, vec![root.join("p.yaml"), root.join("team/q.yml")]);
+        // A hidden file named explicitly is read.
+        let explicit = collect_files(&[root.join(".editor.yaml")]).unwrap();
+        assert_eq!(explicit, vec![root.join(".editor.yaml")]);
+    }
 }
