@@ -64,11 +64,26 @@ impl LiveArgs {
 
 /// A client for the kubeconfig's context (or `--context`), from `--kubeconfig` or the usual places.
 pub async fn client(args: &LiveArgs) -> anyhow::Result<Client> {
+    let config = match explicit_config(args.kubeconfig.as_deref(), args.context.clone()).await? {
+        Some(config) => config,
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig found (set KUBECONFIG, or pass --kubeconfig)")?,
+    };
+    Client::try_from(config).context("cannot build the Kubernetes client")
+}
+
+/// The config that `--kubeconfig` and/or `--context` name; `None` when neither is given, so that
+/// the CLI and the agent each choose their own default. Shared by both.
+pub async fn explicit_config(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<String>,
+) -> anyhow::Result<Option<kube::Config>> {
     let opts = KubeConfigOptions {
-        context: args.context.clone(),
+        context,
         ..Default::default()
     };
-    let config = match &args.kubeconfig {
+    Ok(Some(match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path)
                 .with_context(|| format!("cannot read --kubeconfig {}", path.display()))?;
@@ -79,11 +94,8 @@ pub async fn client(args: &LiveArgs) -> anyhow::Result<Client> {
         None if opts.context.is_some() => kube::Config::from_kubeconfig(&opts)
             .await
             .context("cannot load the kubeconfig for --context")?,
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig found (set KUBECONFIG, or pass --kubeconfig)")?,
-    };
-    Client::try_from(config).context("cannot build the Kubernetes client")
+        None => return Ok(None),
+    }))
 }
 
 fn live_source() -> Source {

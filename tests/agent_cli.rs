@@ -52,3 +52,16 @@ fn manifests_and_kubeconfig_conflict() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
+
+/// A table name that is not an nft identifier is refused before nft is run at all, also for
+/// `--cleanup` (which deletes the named table).
+#[test]
+fn invalid_table_name_is_refused_before_nft_runs() {
+    for table in ["", "9x", "x y", "x;flush ruleset"] {
+        let out = agent(&["--cleanup", "--table", table, "--nft", "/nonexistent/nft"]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid --table"), "{table:?}: {stderr}");
+        assert!(!stderr.contains("--nft"), "{table:?}: {stderr}");
+    }
+}

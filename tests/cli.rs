@@ -337,3 +337,23 @@ fn invalid_input_lists_every_error() {
         transcript(&["matrix", "-f", "tests/fixtures/invalid"])
     );
 }
+
+/// Two pods are traced over a family both have, whichever the destination lists first.
+#[test]
+fn trace_picks_a_shared_family() {
+    const DUAL: &[&str] = &["-f", "tests/fixtures/dualstack.yaml"];
+    let v = json(&args(
+        &["trace", "lab/v4", "lab/dual", "-p", "80", "-o", "json"],
+        DUAL,
+    ));
+    assert_eq!(v["src"]["ip"], "10.244.0.21", "{v}");
+    assert_eq!(v["dst"]["ip"], "10.244.0.20", "{v}");
+    let v = json(&args(
+        &["trace", "lab/v6", "lab/dual", "-p", "80", "-o", "json"],
+        DUAL,
+    ));
+    assert_eq!(v["dst"]["ip"], "fd00:10:244::20", "{v}");
+    let (code, _, stderr) = run(&args(&["trace", "lab/v4", "lab/v6", "-p", "80"], DUAL));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("lab/v4 has no IPv6 address"), "{stderr}");
+}

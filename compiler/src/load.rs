@@ -31,6 +31,9 @@ pub struct Objects {
 pub fn parse_documents(text: &str, file: &str) -> (Vec<Document>, Vec<Diagnostic>) {
     let mut docs = Vec::new();
     let mut diags = Vec::new();
+    // A byte order mark (Windows editors write one) may start a YAML stream; serde_yaml
+    // misreads it as a second document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];
     for (i, line) in text.lines().enumerate() {
         let is_marker = line == "---" || line.starts_with("--- ") || line == "...";
@@ -103,6 +106,22 @@ fn flatten(
     docs: &mut Vec<Document>,
     diags: &mut Vec<Diagnostic>,
 ) {
+    // kubectl refuses these; ignoring them would silently drop, say, a bare YAML sequence of
+    // NetworkPolicies, and every verdict would then be computed without them.
+    let found = match &value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("a sequence"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Null => Some("null"),
+    };
+    if let Some(found) = found {
+        let message =
+            format!("not an API object: expected a mapping with apiVersion and kind, found {found}");
+        diags.push(Diagnostic::new("document", "", message).at(Some(&source)));
+        return;
+    }
     let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
     if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
         match value.get("items") {

@@ -414,6 +414,18 @@ fn own_namespace_or_other_namespaces_is_not_an_and_or_slip() {
 }
 
 #[test]
+fn invalid_selectors_are_no_and_or_slip() {
+    let policy = np(
+        "p",
+        "x",
+        "podSelector: {}\ningress:\n- from:\n  - namespaceSelector: {matchExpressions: [{key: k, operator: In, values: []}]}\n  - podSelector: {matchLabels: {app: a}}",
+    );
+    let got = codes(&policy);
+    assert!(got.contains("invalid-field"), "{got:?}");
+    assert!(!got.contains("and-or-slip"), "{got:?}");
+}
+
+#[test]
 fn the_ci_guide_lists_every_code() {
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/ci.md")).expect("docs/ci.md");

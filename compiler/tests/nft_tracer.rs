@@ -362,6 +362,10 @@ fn endpoints(engine: &Engine<'_>) -> Vec<Endpoint> {
 }
 
 fn check(cluster: &Cluster, log_drops: bool) -> Result<(), TestCaseError> {
+    check_on(cluster, log_drops, &PORTS)
+}
+
+fn check_on(cluster: &Cluster, log_drops: bool, ports: &[(u16, Protocol)]) -> Result<(), TestCaseError> {
     let rulesets: BTreeMap<String, Ruleset> = (0..NODES)
         .map(|n| {
             let node = format!("node-{n}");
@@ -377,7 +381,7 @@ fn check(cluster: &Cluster, log_drops: bool) -> Result<(), TestCaseError> {
             if Family::of(&src.ip) != Family::of(&dst.ip) {
                 continue;
             }
-            for &(port, protocol) in &PORTS {
+            for &(port, protocol) in ports {
                 let want = engine.allowed(src, dst, protocol, port);
                 let got = trace_connection(cluster, &rulesets, src, dst, protocol, port);
                 if want != got.allowed {
@@ -451,6 +455,139 @@ fn tracer_agrees_on_the_examples() {
     }
     // The examples isolate shop: a real share of the pairs must be denied for this to mean much.
     assert!(denied > 20, "only {denied} denied");
+}
+
+/// Corners the generator does not reach: the port space's ends, `endPort == port`, one port name
+/// on TCP and UDP with different numbers, excepts at the edges of `0.0.0.0/0` and `::/0`, and a
+/// dual-stack pod that an IPv4-only ipBlock covers in one family only.
+#[test]
+fn tracer_agrees_on_edge_cases() {
+    let text = r#"
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: a}}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: node-0}
+  status: {addresses: [{type: InternalIP, address: 198.18.0.10}, {type: InternalIP, address: "fd00:198:18::10"}]}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: node-1}
+  status: {addresses: [{type: InternalIP, address: 198.18.0.11}, {type: InternalIP, address: "fd00:198:18::11"}]}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: srv, namespace: a, labels: {app: srv}}
+  spec:
+    nodeName: node-0
+    containers:
+    - {name: t, ports: [{name: dup, containerPort: 53, protocol: TCP}, {containerPort: 65535}]}
+    - {name: u, ports: [{name: dup, containerPort: 54, protocol: UDP}]}
+  status: {phase: Running, podIP: 10.244.0.10, podIPs: [{ip: 10.244.0.10}, {ip: "fd00:10:244::10"}]}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: cli, namespace: a, labels: {app: cli}}
+  spec: {nodeName: node-1, containers: [{name: c}]}
+  status: {phase: Running, podIP: 10.244.1.10, podIPs: [{ip: 10.244.1.10}, {ip: "fd00:10:244:1::10"}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: srv, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: srv}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from:
+    - ipBlock: {cidr: 0.0.0.0/0, except: [0.0.0.0/1, 255.255.255.255/32]}
+    - ipBlock: {cidr: "::/0", except: ["::/1"]}
+    ports: [{port: 65535, endPort: 65535}, {port: 1}]
+  - from: [{ipBlock: {cidr: 10.244.1.0/24}}]
+    ports: [{port: dup, protocol: UDP}, {port: dup}]
+  egress:
+  - to: [{namespaceSelector: {}, podSelector: {matchLabels: {app: cli}}}]
+    ports: [{port: 65534, endPort: 65535}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: cli, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: cli}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: srv}}}]
+    ports: [{port: dup, protocol: UDP}, {port: 65535}]
+  - to: [{ipBlock: {cidr: 128.0.0.0/1}}]
+"#;
+    let (cluster, _, diags) = policyc_compiler::load::load_texts([("edge.yaml", text)]);
+    assert!(diags.is_empty(), "{diags:?}");
+    let ports = [
+        (1, Protocol::Tcp),
+        (2, Protocol::Tcp),
+        (53, Protocol::Tcp),
+        (53, Protocol::Udp),
+        (54, Protocol::Udp),
+        (54, Protocol::Tcp),
+        (65533, Protocol::Tcp),
+        (65534, Protocol::Tcp),
+        (65535, Protocol::Tcp),
+        (65535, Protocol::Udp),
+    ];
+    let mut extra = vec![
+        "128.0.0.1",
+        "127.255.255.255",
+        "255.255.255.255",
+        "255.255.255.254",
+        "8000::1",
+        "7fff::1",
+    ];
+    extra.extend(EXTERNAL);
+    for log_drops in [false, true] {
+        check_on(&cluster, log_drops, &ports).unwrap();
+    }
+    // Outside addresses at the excepts' edges, against the server (both families).
+    let rulesets: BTreeMap<String, Ruleset> = ["node-0", "node-1"]
+        .iter()
+        .map(|n| (n.to_string(), render(&cluster, &RenderOptions::new(*n))))
+        .collect();
+    let engine = Engine::new(&cluster);
+    let srv = engine.pod_index("a", "srv").unwrap();
+    let mut allowed = 0;
+    for ip in extra {
+        let src = engine.endpoint_for_ip(ip.parse().unwrap());
+        let Some(dst) = engine.pod_endpoint(srv, Family::of(&src.ip)) else {
+            continue;
+        };
+        for &(port, protocol) in &ports {
+            let want = engine.allowed(&src, &dst, protocol, port);
+            let got = trace_connection(&cluster, &rulesets, &src, &dst, protocol, port);
+            assert_eq!(want, got.allowed, "{ip} -> srv {port}/{protocol}: {got:#?}");
+            allowed += usize::from(want);
+        }
+    }
+    // 128.0.0.1, 255.255.255.254, 8000::1 and both EXTERNAL addresses, on 65535/TCP and 1/TCP.
+    assert_eq!(allowed, 10);
+    // And the verdicts themselves, as the NetworkPolicy API defines them.
+    let cli = engine.pod_index("a", "cli").unwrap();
+    let pair = |from: usize, to: usize, f: Family| {
+        (
+            engine.pod_endpoint(from, f).unwrap(),
+            engine.pod_endpoint(to, f).unwrap(),
+        )
+    };
+    let allowed =
+        |(s, d): &(Endpoint, Endpoint), port: u16, proto: Protocol| engine.allowed(s, d, proto, port);
+    let (v4, v6) = (pair(cli, srv, Family::Ipv4), pair(cli, srv, Family::Ipv6));
+    // `dup` is 54 on UDP and 53 on TCP, on both sides of the connection.
+    assert!(allowed(&v4, 54, Protocol::Udp));
+    assert!(!allowed(&v4, 53, Protocol::Udp));
+    // 10.244.1.10 is in the except 0.0.0.0/1; its IPv6 address is inside ::/0 minus ::/1.
+    assert!(!allowed(&v4, 65535, Protocol::Tcp));
+    assert!(allowed(&v6, 65535, Protocol::Tcp));
+    // The IPv4-only ipBlock admits the dual-stack client in one family only.
+    assert!(!allowed(&v6, 54, Protocol::Udp));
+    let back = pair(srv, cli, Family::Ipv4);
+    assert!(allowed(&back, 65534, Protocol::Tcp));
+    assert!(!allowed(&back, 65533, Protocol::Tcp));
 }
 
 /// What the kernel does with a transaction, on the IR: replacing defines, deleting elements by

@@ -1334,6 +1334,45 @@ fn valid_edge_cases_yield_no_diagnostics() {
     }
 }
 
+/// A document or List item that is not a mapping is reported, not skipped: a bare sequence of
+/// policies would otherwise vanish from every verdict.
+#[test]
+fn non_objects_are_reported() {
+    let bare = "- apiVersion: networking.k8s.io/v1\n  kind: NetworkPolicy\n  metadata: {name: deny}\n  spec: {podSelector: {}}\n";
+    let list = "apiVersion: v1\nkind: List\nitems:\n- 1\n- null\n---\n42\n";
+    let (cluster, _, diags) = load_texts([("bare.yaml", bare), ("list.yaml", list)]);
+    assert!(cluster.policies.is_empty());
+    let got: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(
+        got[0].contains("bare.yaml:1") && got[0].contains("found a sequence"),
+        "{got:#?}"
+    );
+    assert!(
+        got[1].contains("list.yaml:4") && got[1].contains("found a number"),
+        "{got:#?}"
+    );
+    assert!(
+        got[2].contains("list.yaml:5") && got[2].contains("found null"),
+        "{got:#?}"
+    );
+    assert!(
+        got[3].contains("list.yaml:7") && got[3].contains("found a number"),
+        "{got:#?}"
+    );
+}
+
+/// Files as Windows editors save them: a byte order mark and CRLF line ends.
+#[test]
+fn bom_and_crlf_are_read() {
+    let text = "\u{feff}apiVersion: v1\r\nkind: Pod\r\nmetadata: {name: p, namespace: x}\r\n---\r\napiVersion: v1\r\nkind: Pod\r\nmetadata: {name: q, namespace: x}\r\n";
+    let (cluster, _, diags) = load_texts([("win.yaml", text)]);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let keys: Vec<String> = cluster.pods.iter().map(|p| p.key()).collect();
+    assert_eq!(keys, ["x/p", "x/q"]);
+    assert_eq!(cluster.pods[1].source.as_ref().unwrap().line, 5);
+}
+
 #[test]
 fn input_forms() {
     // kind: List, multi-document, JSON, other kinds ignored, namespace defaulted.

@@ -34,6 +34,16 @@ pub enum ApplyError {
 /// that a hung nft cannot stall the sync loop for good.
 pub const APPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// A binary that something still holds open for writing (a package upgrade replacing nft; in the
+/// tests, a fake nft script that a concurrent fork inherited) fails to exec with ETXTBSY for a
+/// moment: retry a few times before calling nft missing or broken.
+fn is_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ExecutableFileBusy
+}
+
+const BUSY_RETRIES: usize = 5;
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// How transactions are handed to nft.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -87,16 +97,26 @@ impl Nft {
     /// naming the flag rather than as a stream of failed applies.
     pub fn check(&self) -> anyhow::Result<String> {
         let shown = self.binary.display();
-        let out = std::process::Command::new(&self.binary)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => anyhow::anyhow!(
-                    "nft binary {shown:?} not found: install nftables or point --nft PATH at the nft binary"
-                ),
-                _ => anyhow::anyhow!("cannot run nft binary {shown:?} (--nft): {e}"),
-            })?;
+        let run = || {
+            std::process::Command::new(&self.binary)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .output()
+        };
+        let mut out = run();
+        for _ in 0..BUSY_RETRIES {
+            match &out {
+                Err(e) if is_busy(e) => std::thread::sleep(BUSY_WAIT),
+                _ => break,
+            }
+            out = run();
+        }
+        let out = out.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "nft binary {shown:?} not found: install nftables or point --nft PATH at the nft binary"
+            ),
+            _ => anyhow::anyhow!("cannot run nft binary {shown:?} (--nft): {e}"),
+        })?;
         if !out.status.success() {
             anyhow::bail!(
                 "nft binary {shown:?} (--nft) failed `--version` ({}): {}",
@@ -125,14 +145,22 @@ impl Nft {
             nft: self.binary.display().to_string(),
             source,
         };
-        let mut child = tokio::process::Command::new(&self.binary)
-            .args(args)
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(spawn_err)?;
+            .kill_on_drop(true);
+        let mut tries = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if is_busy(&e) && tries < BUSY_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(BUSY_WAIT).await;
+                }
+                r => break r.map_err(spawn_err)?,
+            }
+        };
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let run = async move {
             // A write error means nft exited early; its status and stderr say why.
@@ -199,12 +227,28 @@ mod tests {
         Nft::new(&ok).apply_script("table inet x\n").await.unwrap();
     }
 
+    /// While something holds the binary open for writing, exec fails with ETXTBSY; the apply
+    /// waits that out instead of failing.
+    #[tokio::test]
+    async fn a_busy_binary_is_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = script(dir.path(), "cat > /dev/null");
+        let writer = std::fs::OpenOptions::new().append(true).open(&fake).unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            drop(writer);
+        });
+        Nft::new(&fake).apply_script("table inet x\n").await.unwrap();
+        release.await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_hung_nft_times_out() {
         let dir = tempfile::tempdir().unwrap();
         let fake = script(dir.path(), "exec sleep 30");
         let nft = Nft::new(&fake).with_timeout(Duration::from_millis(200));
-        assert!(matches!(nft.apply_script("").await, Err(ApplyError::Timeout(_))));
+        let got = nft.apply_script("").await;
+        assert!(matches!(got, Err(ApplyError::Timeout(_))), "{got:?}");
     }
 
     #[test]

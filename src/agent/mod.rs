@@ -52,6 +52,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cleanup,
     } = args;
     init_tracing();
+    if !nft::valid_table_name(&table) {
+        anyhow::bail!("invalid --table {table:?}: a letter followed by letters, digits, '_' or '-'");
+    }
     let nft = Nft::new(nft);
     let version = nft.check()?;
     let rt = tokio::runtime::Builder::new_multi_thread()

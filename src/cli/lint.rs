@@ -111,15 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if paths.is_empty() && !args.live.enabled() {
         bail!("nothing to lint: pass files or directories (policyc lint PATH...), or --cluster");
     }
-    let files = crate::input::collect_files(&paths)?;
-    let texts: Vec<(String, String)> = files
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read {}", f.display()))
-                .map(|t| (f.display().to_string(), t))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let texts = crate::input::read_texts(&paths)?;
     let mut spans = Spans::new();
     for (name, text) in &texts {
         spans.add_file(name, text);

@@ -52,7 +52,7 @@ pub enum Command {
 /// `-f PATH`, repeatable: files or directories of YAML/JSON manifests.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
-    /// A YAML or JSON file, or a directory read recursively (*.yaml, *.yml, *.json).
+    /// A YAML or JSON file, or a directory read recursively (*.yaml, *.yml, *.json; hidden entries skipped).
     #[arg(
         short = 'f',
         long = "filename",

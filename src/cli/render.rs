@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use policyc_compiler::nft::{render, RenderOptions, DEFAULT_TABLE};
+use policyc_compiler::nft::{render, valid_table_name, RenderOptions, DEFAULT_TABLE};
 
 use super::{load_strict, InputArgs};
 
@@ -24,14 +24,6 @@ pub struct Args {
     /// The private table's name (family inet).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_TABLE)]
     pub table: String,
-}
-
-/// nft identifiers: a letter, then letters, digits, `_` or `-` (what `nft` accepts unquoted).
-fn valid_table_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && s.len() <= 255
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

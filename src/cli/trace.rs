@@ -101,8 +101,14 @@ pub fn resolve_pair(engine: &Engine<'_>, src: &str, dst: &str) -> anyhow::Result
         }
         (Some(ip), _) | (None, Some(ip)) => Family::of(&ip),
         (None, None) => {
-            let d = pod_ref(engine, dst)?;
-            engine.pod(d).ips.first().map(Family::of).unwrap_or(Family::Ipv4)
+            // A family both pods have, so a single-stack pod can be traced to a dual-stack one.
+            let (s, d) = (
+                engine.pod(pod_ref(engine, src)?),
+                engine.pod(pod_ref(engine, dst)?),
+            );
+            let families = d.ips.iter().map(Family::of);
+            let shared = families.clone().find(|f| s.ip(*f).is_some());
+            shared.or(families.clone().next()).unwrap_or(Family::Ipv4)
         }
     };
     let endpoint = |s: &str| -> anyhow::Result<Endpoint> {
@@ -119,11 +125,18 @@ pub fn resolve_pair(engine: &Engine<'_>, src: &str, dst: &str) -> anyhow::Result
         }
         let ip = pod
             .ip(family)
-            .with_context(|| format!("pod {s} has no {family:?} address"))?;
+            .with_context(|| format!("pod {s} has no {} address", family_name(family)))?;
         // A hostNetwork pod's address is its node's; it is still the pod for the verdict.
         Ok(Endpoint { ip, pod: Some(i) })
     };
     Ok((endpoint(src)?, endpoint(dst)?))
+}
+
+fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    }
 }
 
 fn pod_ref(engine: &Engine<'_>, s: &str) -> anyhow::Result<usize> {

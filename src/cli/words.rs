@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use policyc_compiler::policy::{Direction, Rule};
 use policyc_compiler::spans::Spans;
 use policyc_compiler::{Cluster, Policy};
@@ -12,9 +11,8 @@ use policyc_compiler::{Cluster, Policy};
 /// Field positions of the input files, to cite the line of a rule. Empty for a live cluster.
 pub fn spans_of(paths: &[PathBuf]) -> anyhow::Result<Spans> {
     let mut spans = Spans::new();
-    for f in crate::input::collect_files(paths)? {
-        let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
-        spans.add_file(&f.display().to_string(), &text);
+    for (name, text) in crate::input::read_texts(paths)? {
+        spans.add_file(&name, &text);
     }
     Ok(spans)
 }

@@ -378,13 +378,16 @@ fn and_or_slip(ctx: &mut Ctx<'_>, object: &ObjectRef, src: &Source, rule: &RawRu
             })
     });
     if let (Some(a), Some(b)) = (only_ns, only_pods) {
-        let compile = |s: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector| {
-            Selector::compile(s, "")
-                .map(|s| s.to_string())
-                .unwrap_or_default()
+        // An invalid selector is reported as such already, and could only be quoted as `[]`.
+        let compile = |s: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
+            Selector::compile(s?, "").ok().map(|s| s.to_string())
         };
-        let ns = compile(peers[a].namespace_selector.as_ref().expect("checked"));
-        let pods = compile(peers[b].pod_selector.as_ref().expect("checked"));
+        let (Some(ns), Some(pods)) = (
+            compile(peers[a].namespace_selector.as_ref()),
+            compile(peers[b].pod_selector.as_ref()),
+        ) else {
+            return;
+        };
         let pf = peers_field(rule.direction);
         let own = object.namespace.as_deref().unwrap_or("default");
         ctx.push(

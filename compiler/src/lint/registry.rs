@@ -37,11 +37,8 @@ const fn opt_in(
     explanation: &'static str,
 ) -> Check {
     Check {
-        code,
-        severity,
         default_enabled: false,
-        description,
-        explanation,
+        ..check(code, severity, description, explanation)
     }
 }
 

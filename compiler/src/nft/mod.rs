@@ -107,6 +107,15 @@ impl RenderOptions {
 
 pub const DEFAULT_TABLE: &str = "policyc";
 
+/// Whether `name` is an nft identifier (a letter, then letters, digits, `_` or `-`; what `nft`
+/// accepts unquoted), so a table name cannot smuggle anything into a script.
+pub fn valid_table_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name.len() <= 255
+}
+
 /// The complete desired state of the table for one node. Deterministic: the same cluster and
 /// options give an equal value and the same bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

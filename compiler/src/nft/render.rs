@@ -173,24 +173,31 @@ impl<'c> Renderer<'c> {
             self.declare(local_set(f), SetKind::Addr(f), None);
         }
         let cluster = self.cluster;
+        // Two local pods can report the same IP (a stale status while the address is reused); a
+        // verdict map cannot hold one key twice and nft would reject the whole ruleset, so the
+        // first pod in cluster order owns the address, as in the oracle's address lookup.
+        let mut claimed: BTreeSet<IpAddr> = BTreeSet::new();
         for pod in cluster
             .pods
             .iter()
             .filter(|p| workload(p) && p.node_name.as_deref() == Some(self.opts.node.as_str()))
         {
+            let own: Vec<IpAddr> = pod.ips.iter().copied().filter(|ip| claimed.insert(*ip)).collect();
             for &f in &self.families.clone() {
                 let local = self.sets.get_mut(&local_set(f)).expect("declared");
                 local.elements.extend(ips_of(pod, f).map(Element::Addr));
             }
             for d in Direction::BOTH {
-                self.render_pod(pod, d);
+                self.render_pod(pod, &own, d);
             }
         }
     }
 
     fn declare(&mut self, name: String, kind: SetKind, comment: Option<String>) -> &mut Set {
         self.sets.entry(name.clone()).or_insert_with(|| Set {
-            comment,
+            // Capped here rather than when printing, so the JSON the agent applies gets the same
+            // comment as the script (nft stores a longer one but cannot list it).
+            comment: comment.map(cap),
             ..Set::new(name, kind)
         })
     }
@@ -205,7 +212,8 @@ impl<'c> Renderer<'c> {
             .collect()
     }
 
-    fn render_pod(&mut self, pod: &Pod, d: Direction) {
+    /// `own`: the pod's addresses that dispatch to its chains (those no earlier pod claimed).
+    fn render_pod(&mut self, pod: &Pod, own: &[IpAddr], d: Direction) {
         let selecting = self.selecting(pod, d);
         if selecting.is_empty() {
             return;
@@ -222,24 +230,17 @@ impl<'c> Renderer<'c> {
                     None => vec![PeerRef::Any],
                     Some(list) => list.iter().map(PeerRef::One).collect(),
                 };
-                let ports: Option<&[PortMatch]> = rule.ports.as_deref();
+                // `None` in the API (every port) is one entry that matches any port.
+                let ports: Vec<Option<&PortMatch>> = match &rule.ports {
+                    None => vec![None],
+                    Some(list) => list.iter().map(Some).collect(),
+                };
                 for peer in &peers {
-                    match ports {
-                        None => {
-                            for m in self.rule_matches(pod, d, *peer, None) {
-                                admits
-                                    .entry(m)
-                                    .or_insert_with(|| comment(&policy.key(), d, rule.index));
-                            }
-                        }
-                        Some(list) => {
-                            for pm in list {
-                                for m in self.rule_matches(pod, d, *peer, Some(pm)) {
-                                    admits
-                                        .entry(m)
-                                        .or_insert_with(|| comment(&policy.key(), d, rule.index));
-                                }
-                            }
+                    for pm in &ports {
+                        for m in self.rule_matches(pod, d, *peer, *pm) {
+                            admits
+                                .entry(m)
+                                .or_insert_with(|| comment(&policy.key(), d, rule.index));
                         }
                     }
                 }
@@ -278,7 +279,7 @@ impl<'c> Renderer<'c> {
             }
         };
         for &f in &self.families.clone() {
-            let ips: Vec<IpAddr> = ips_of(pod, f).collect();
+            let ips: Vec<IpAddr> = own.iter().copied().filter(|ip| Family::of(ip) == f).collect();
             if ips.is_empty() {
                 continue;
             }
@@ -599,7 +600,7 @@ fn comment(policy: &str, d: Direction, index: usize) -> String {
     format!("{policy} {}[{index}]", d.as_str())
 }
 
-/// nft caps comments at 128 bytes.
+/// nft caps comments at 128 bytes (the text parser rejects longer ones).
 fn cap(mut c: String) -> String {
     if c.len() > 127 {
         let mut end = 124;
@@ -783,6 +784,33 @@ mod tests {
             ranges(&block("0.0.0.0/0", &["255.255.255.255/32"])),
             ["0.0.0.0-255.255.255.254"]
         );
+    }
+
+    /// nft can list no comment over 128 bytes: the sets the agent applies as JSON keep under it.
+    #[test]
+    fn long_set_comments_are_capped() {
+        let excepts: Vec<String> = (1..40).map(|i| format!("10.{i}.0.0/16")).collect();
+        let text = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: a, namespace: x}}\n\
+             spec: {{nodeName: n0, containers: [{{name: c}}]}}\nstatus: {{podIP: 10.244.0.5}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: np, namespace: x}}\n\
+             spec:\n  podSelector: {{}}\n  ingress:\n  - from:\n    - ipBlock: {{cidr: 10.0.0.0/8, except: [{}]}}\n",
+            excepts.join(", ")
+        );
+        let (cluster, _, diags) = crate::load::load_texts([("t.yaml", text.as_str())]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let rs = render(&cluster, &super::super::RenderOptions::new("n0"));
+        let block = rs
+            .sets
+            .iter()
+            .find(|s| s.name.starts_with("cidr-"))
+            .expect("an ipBlock set");
+        let comment = block.comment.as_deref().unwrap_or_default();
+        assert!(
+            comment.starts_with("ipBlock 10.0.0.0/8 except 10.1.0.0/16"),
+            "{comment}"
+        );
+        assert!(comment.len() <= 127 && comment.ends_with("..."), "{comment}");
     }
 
     #[test]

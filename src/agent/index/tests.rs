@@ -1,3 +1,5 @@
+//! The index: per-kind apply/delete/reset, "no change" detection, and the synced gate.
+
 use serde_json::json;
 
 use super::*;

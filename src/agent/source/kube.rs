@@ -13,7 +13,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use futures::StreamExt;
 use k8s_openapi::api::{core::v1 as corev1, networking::v1 as netv1};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -184,21 +183,8 @@ pub async fn watch<K: Watched>(api: Api<K>, tx: mpsc::Sender<Update>, metrics: A
 
 /// A client from `--kubeconfig`/`--context`, else in-cluster config, else the default kubeconfig.
 pub async fn client(kubeconfig: Option<PathBuf>, context: Option<String>) -> anyhow::Result<Client> {
-    let opts = KubeConfigOptions {
-        context,
-        ..Default::default()
-    };
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(&path)
-                .with_context(|| format!("cannot read --kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &opts)
-                .await
-                .with_context(|| format!("invalid --kubeconfig {}", path.display()))?
-        }
-        None if opts.context.is_some() => kube::Config::from_kubeconfig(&opts)
-            .await
-            .context("cannot load the kubeconfig for --context")?,
+    let config = match crate::live::explicit_config(kubeconfig.as_deref(), context).await? {
+        Some(config) => config,
         // In a pod (the DaemonSet), the service account; elsewhere KUBECONFIG or ~/.kube/config.
         None => match kube::Config::incluster() {
             Ok(c) => c,
