@@ -273,86 +273,13 @@ impl Network {
             let cidr6 = format!("{}/64", pod_ip6(m, 0));
             match self.kind {
                 Kind::FlannelVxlan => {
-                    let gw = format!("10.244.{m}.0");
-                    let mac = vxlan_mac(m, false);
-                    sh::ip(
-                        n,
-                        &["route", "add", &cidr4, "via", &gw, "dev", "flannel.1", "onlink"],
-                    )?;
-                    sh::ip(
-                        n,
-                        &[
-                            "neigh",
-                            "replace",
-                            &gw,
-                            "lladdr",
-                            &mac,
-                            "dev",
-                            "flannel.1",
-                            "nud",
-                            "permanent",
-                        ],
-                    )?;
-                    sh::run(
-                        "bridge",
-                        &[
-                            "-n",
-                            n,
-                            "fdb",
-                            "append",
-                            &mac,
-                            "dev",
-                            "flannel.1",
-                            "dst",
-                            &node_ip4(m).to_string(),
-                        ],
-                    )?;
+                    let gw4 = format!("10.244.{m}.0");
+                    let dst4 = node_ip4(m).to_string();
+                    vxlan_peer(n, "-4", "flannel.1", &cidr4, &gw4, &vxlan_mac(m, false), &dst4)?;
                     if self.dual_stack {
                         let gw6 = pod_ip6(m, 0).to_string();
-                        let mac6 = vxlan_mac(m, true);
-                        sh::ip(
-                            n,
-                            &[
-                                "-6",
-                                "route",
-                                "add",
-                                &cidr6,
-                                "via",
-                                &gw6,
-                                "dev",
-                                "flannel-v6.1",
-                                "onlink",
-                            ],
-                        )?;
-                        sh::ip(
-                            n,
-                            &[
-                                "-6",
-                                "neigh",
-                                "replace",
-                                &gw6,
-                                "lladdr",
-                                &mac6,
-                                "dev",
-                                "flannel-v6.1",
-                                "nud",
-                                "permanent",
-                            ],
-                        )?;
-                        sh::run(
-                            "bridge",
-                            &[
-                                "-n",
-                                n,
-                                "fdb",
-                                "append",
-                                &mac6,
-                                "dev",
-                                "flannel-v6.1",
-                                "dst",
-                                &node_ip6(m).to_string(),
-                            ],
-                        )?;
+                        let dst6 = node_ip6(m).to_string();
+                        vxlan_peer(n, "-6", "flannel-v6.1", &cidr6, &gw6, &vxlan_mac(m, true), &dst6)?;
                     }
                 }
                 Kind::FlannelHostGw | Kind::Kubenet => {
@@ -463,4 +390,42 @@ impl Drop for Network {
         // root namespace).
         self.nodes.clear();
     }
+}
+
+/// What flanneld writes on one node for another node's vxlan endpoint: the onlink route to its pod
+/// CIDR via its vxlan address, the permanent neighbour entry for that address, and the fdb entry
+/// that sends the MAC's frames to its underlay address.
+fn vxlan_peer(
+    ns: &str,
+    family: &str,
+    dev: &str,
+    cidr: &str,
+    gw: &str,
+    mac: &str,
+    underlay: &str,
+) -> Result<()> {
+    sh::ip(
+        ns,
+        &[family, "route", "add", cidr, "via", gw, "dev", dev, "onlink"],
+    )?;
+    sh::ip(
+        ns,
+        &[
+            family,
+            "neigh",
+            "replace",
+            gw,
+            "lladdr",
+            mac,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
+        ],
+    )?;
+    sh::run(
+        "bridge",
+        &["-n", ns, "fdb", "append", mac, "dev", dev, "dst", underlay],
+    )?;
+    Ok(())
 }
