@@ -190,67 +190,18 @@ impl Network {
         }
         sh::ip(n, &["link", "set", br, "up"])?;
         if self.kind == Kind::FlannelVxlan {
-            sh::ip(
-                n,
-                &[
-                    "link",
-                    "add",
-                    "flannel.1",
-                    "address",
-                    &vxlan_mac(i, false),
-                    "type",
-                    "vxlan",
-                    "id",
-                    "1",
-                    "dstport",
-                    "8472",
-                    "nolearning",
-                    "local",
-                    &ip4.to_string(),
-                    "dev",
-                    "eth0",
-                ],
-            )?;
-            sh::ip(
-                n,
-                &["addr", "add", &format!("10.244.{i}.0/32"), "dev", "flannel.1"],
-            )?;
-            sh::ip(n, &["link", "set", "flannel.1", "up"])?;
+            let a4 = format!("10.244.{i}.0/32");
+            vxlan_device(n, "flannel.1", &vxlan_mac(i, false), &ip4.to_string(), &a4, &[])?;
             if let Some(ip6) = ip6 {
-                sh::ip(
+                let a6 = format!("{}/128", pod_ip6(i, 0));
+                vxlan_device(
                     n,
-                    &[
-                        "link",
-                        "add",
-                        "flannel-v6.1",
-                        "address",
-                        &vxlan_mac(i, true),
-                        "type",
-                        "vxlan",
-                        "id",
-                        "1",
-                        "dstport",
-                        "8472",
-                        "nolearning",
-                        "local",
-                        &ip6.to_string(),
-                        "dev",
-                        "eth0",
-                    ],
+                    "flannel-v6.1",
+                    &vxlan_mac(i, true),
+                    &ip6.to_string(),
+                    &a6,
+                    &["nodad"],
                 )?;
-                let a6 = pod_ip6(i, 0);
-                sh::ip(
-                    n,
-                    &[
-                        "addr",
-                        "add",
-                        &format!("{a6}/128"),
-                        "dev",
-                        "flannel-v6.1",
-                        "nodad",
-                    ],
-                )?;
-                sh::ip(n, &["link", "set", "flannel-v6.1", "up"])?;
             }
         }
         // The emulated kube-proxy's VIPs must be routable for locally generated packets to reach
@@ -390,6 +341,37 @@ impl Drop for Network {
         // root namespace).
         self.nodes.clear();
     }
+}
+
+/// The vxlan device flanneld creates (VNI 1, port 8472, no learning: peers come from the static
+/// fdb and neighbour entries of [`vxlan_peer`]), with the node's vxlan address.
+fn vxlan_device(ns: &str, dev: &str, mac: &str, local: &str, addr: &str, addr_flags: &[&str]) -> Result<()> {
+    sh::ip(
+        ns,
+        &[
+            "link",
+            "add",
+            dev,
+            "address",
+            mac,
+            "type",
+            "vxlan",
+            "id",
+            "1",
+            "dstport",
+            "8472",
+            "nolearning",
+            "local",
+            local,
+            "dev",
+            "eth0",
+        ],
+    )?;
+    let mut add = vec!["addr", "add", addr, "dev", dev];
+    add.extend_from_slice(addr_flags);
+    sh::ip(ns, &add)?;
+    sh::ip(ns, &["link", "set", dev, "up"])?;
+    Ok(())
 }
 
 /// What flanneld writes on one node for another node's vxlan endpoint: the onlink route to its pod

@@ -50,6 +50,19 @@ fn peer_field(direction: Direction) -> AddrField {
 }
 
 /// The field that identifies the local pod: the destination for ingress, the source for egress.
+/// `ip saddr vmap @map` (egress) or `ip daddr vmap @map` (ingress): a lookup keyed by the address
+/// of the pod whose side is being judged.
+fn lookup_own_address(direction: Direction, family: Family, map: String) -> Rule {
+    Rule::new(
+        vec![],
+        Action::Vmap {
+            family,
+            field: own_field(direction),
+            map,
+        },
+    )
+}
+
 fn own_field(direction: Direction) -> AddrField {
     match direction {
         Direction::Ingress => AddrField::Daddr,
@@ -249,14 +262,7 @@ impl<'c> Renderer<'c> {
         let mut rules = merge_ports(admits);
         if self.opts.log_drops {
             for &f in &self.families {
-                rules.push(Rule::new(
-                    vec![],
-                    Action::Vmap {
-                        family: f,
-                        field: own_field(d),
-                        map: log_map(d, f),
-                    },
-                ));
+                rules.push(lookup_own_address(d, f, log_map(d, f)));
             }
         }
         rules.push(Rule::verdict(vec![], Verdict::Drop));
@@ -533,14 +539,7 @@ impl<'c> Renderer<'c> {
         // Egress of the source first, then ingress of the destination: both must return.
         for d in [Direction::Egress, Direction::Ingress] {
             for &f in &self.families {
-                rules.push(Rule::new(
-                    vec![],
-                    Action::Vmap {
-                        family: f,
-                        field: own_field(d),
-                        map: dispatch_map(d, f),
-                    },
-                ));
+                rules.push(lookup_own_address(d, f, dispatch_map(d, f)));
             }
         }
         Chain {
