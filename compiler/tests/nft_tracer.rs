@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use policyc_compiler::eval::{Endpoint, Engine};
 use policyc_compiler::model::{ContainerPort, Labels, Namespace, Node};
+use policyc_compiler::nft::ir::{Action, Chain, Element, Match, Rule as IrRule, Verdict};
 use policyc_compiler::nft::tracer::trace_connection;
 use policyc_compiler::nft::{render, RenderOptions, Ruleset};
 use policyc_compiler::policy::{IpBlock, NamespaceMatch, Peer, PortMatch, Rule};
@@ -606,6 +607,72 @@ fn apply(prev: &Ruleset, tx: &policyc_compiler::nft::Transaction) -> Result<Rule
                 }
             }
             Command::Define(r) => rs = r.clone(),
+            Command::AddChain { name, base, .. } => {
+                if rs.chains.iter().any(|c| c.name == *name) {
+                    return Err(format!("adding chain {name}: exists"));
+                }
+                rs.chains.push(Chain {
+                    name: name.clone(),
+                    base: *base,
+                    rules: vec![],
+                });
+            }
+            Command::FlushChain { chain, .. } => {
+                find_chain(&mut rs, chain)?.rules.clear();
+            }
+            Command::AddRules { chain, rules, .. } => {
+                for r in rules {
+                    for set in rule_sets(r) {
+                        if rs.set(&set).is_none() {
+                            return Err(format!("rule in {chain} uses {set}: no such set"));
+                        }
+                    }
+                }
+                find_chain(&mut rs, chain)?.rules.extend(rules.iter().cloned());
+            }
+            Command::DeleteChain { chain, .. } => {
+                let used = rs.sets.iter().any(|s| {
+                    s.elements.iter().any(|e| {
+                        matches!(e, Element::Verdict(_, Verdict::Jump(t) | Verdict::Goto(t)) if t == chain)
+                    })
+                });
+                if used {
+                    return Err(format!("deleting chain {chain}: a map still jumps to it"));
+                }
+                if !find_chain(&mut rs, chain)?.rules.is_empty() {
+                    return Err(format!("deleting chain {chain}: not empty"));
+                }
+                rs.chains.retain(|c| c.name != *chain);
+            }
+            Command::AddSet { set, .. } => {
+                if rs.set(&set.name).is_some() {
+                    return Err(format!("adding set {}: exists", set.name));
+                }
+                for e in &set.elements {
+                    if let Element::Verdict(_, Verdict::Jump(t) | Verdict::Goto(t)) = e {
+                        if rs.chain(t).is_none() {
+                            return Err(format!("{} jumps to {t}: no such chain", set.name));
+                        }
+                    }
+                }
+                let at = rs.sets.partition_point(|s| s.name < set.name);
+                rs.sets.insert(at, set.clone());
+            }
+            Command::DeleteSet { set, .. } => {
+                let used = rs
+                    .chains
+                    .iter()
+                    .flat_map(|c| &c.rules)
+                    .any(|r| rule_sets(r).contains(&set.name));
+                if used {
+                    return Err(format!("deleting set {}: a rule still uses it", set.name));
+                }
+                let before = rs.sets.len();
+                rs.sets.retain(|s| s.name != set.name);
+                if rs.sets.len() == before {
+                    return Err(format!("deleting set {}: not there", set.name));
+                }
+            }
             Command::DeleteElements { set, elements, .. } => {
                 let s = rs
                     .sets
@@ -632,10 +699,43 @@ fn apply(prev: &Ruleset, tx: &policyc_compiler::nft::Transaction) -> Result<Rule
                     }
                     s.elements.insert(e.clone());
                 }
+                for e in elements {
+                    if let Element::Verdict(_, Verdict::Jump(t) | Verdict::Goto(t)) = e {
+                        if rs.chain(t).is_none() {
+                            return Err(format!("{} jumps to {t}: no such chain", set.name));
+                        }
+                    }
+                }
             }
         }
     }
+    // The kernel keeps chains in creation order; the IR keeps base chains first, then by name.
+    rs.chains
+        .sort_by(|a, b| (a.base.is_none(), &a.name).cmp(&(b.base.is_none(), &b.name)));
     Ok(rs)
+}
+
+fn find_chain<'r>(rs: &'r mut Ruleset, name: &str) -> Result<&'r mut Chain, String> {
+    rs.chains
+        .iter_mut()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("no such chain {name}"))
+}
+
+/// The named sets and maps a rule refers to.
+fn rule_sets(r: &IrRule) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .matches
+        .iter()
+        .filter_map(|m| match m {
+            Match::AddrInSet { set, .. } | Match::AddrProtoPortInSet { set, .. } => Some(set.clone()),
+            _ => None,
+        })
+        .collect();
+    if let Action::Vmap { map, .. } = &r.action {
+        out.push(map.clone());
+    }
+    out
 }
 
 #[derive(Clone, Debug)]
@@ -659,14 +759,16 @@ fn change() -> impl Strategy<Value = Change> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-    /// `update_from` turns the old ruleset into the new one exactly, using element commands
-    /// alone whenever the chains and set declarations are unchanged.
+    /// `update_from` turns the old ruleset into the new one exactly, in place (no full
+    /// replacement) whenever no chain or set is redeclared under its name, and touching only
+    /// the chains and sets that differ.
     #[test]
     fn deltas_reach_the_new_ruleset(
         ns_labels in prop::collection::vec(labels(), NAMESPACES.len()),
         pods in prop::collection::vec(pod(), 2..8),
         policies in prop::collection::vec(policy(), 1..5),
         changes in prop::collection::vec(change(), 1..3),
+        policy_changes in prop::collection::vec((0..5usize, prop::option::of(policy())), 0..2),
         log_drops in any::<bool>(),
     ) {
         let mut after = pods.clone();
@@ -679,7 +781,17 @@ proptest! {
                 _ => {}
             }
         }
-        let (c0, c1) = (build(&ns_labels, &pods, &policies), build(&ns_labels, &after, &policies));
+        // A policy replaced (Some) or removed (None), or one more when the index is past the end.
+        let mut after_policies = policies.clone();
+        for (i, p) in policy_changes {
+            match (i < after_policies.len(), p) {
+                (true, Some(p)) => after_policies[i] = p,
+                (true, None) => { after_policies.remove(i); }
+                (false, Some(p)) => after_policies.push(p),
+                (false, None) => {}
+            }
+        }
+        let (c0, c1) = (build(&ns_labels, &pods, &policies), build(&ns_labels, &after, &after_policies));
         for n in 0..NODES {
             let mut opts = RenderOptions::new(format!("node-{n}"));
             opts.log_drops = log_drops;
@@ -688,10 +800,22 @@ proptest! {
             prop_assert_eq!(tx.is_empty(), r0 == r1);
             let got = apply(&r0, &tx).map_err(TestCaseError::fail)?;
             prop_assert_eq!(&got, &r1);
-            let define = tx.commands.iter().any(|c| matches!(c, policyc_compiler::nft::Command::Define(_)));
-            let same_shape = r0.chains == r1.chains
-                && r0.sets.iter().map(|s| (&s.name, s.kind)).eq(r1.sets.iter().map(|s| (&s.name, s.kind)));
-            prop_assert_eq!(define, !same_shape && r0 != r1);
+            use policyc_compiler::nft::Command;
+            let define = tx.commands.iter().any(|c| matches!(c, Command::Define(_)));
+            let redeclared = r1.sets.iter().any(|s| {
+                r0.set(&s.name).is_some_and(|o| (o.kind, &o.comment) != (s.kind, &s.comment))
+            }) || r1.chains.iter().any(|c| r0.chain(&c.name).is_some_and(|o| o.base != c.base));
+            prop_assert_eq!(define, redeclared);
+            if !define {
+                // Only what differs is touched: no chain refilled with the rules it had.
+                for c in &tx.commands {
+                    if let Command::FlushChain { chain, .. } = c {
+                        let (old, new) = (r0.chain(chain), r1.chain(chain));
+                        prop_assert!(old.is_some());
+                        prop_assert!(new.is_none_or(|n| Some(n) != old), "{} flushed but unchanged", chain);
+                    }
+                }
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The nftables ruleset for one node: NetworkPolicy enforced in one private table, `inet policyc`
 //! (nothing else is read or touched), rendered from the [`Cluster`] as a typed IR ([`ir`]) and
 //! written as an `nft -f` script ([`text`]) or nft JSON ([`json`]), applied atomically or as
-//! element deltas ([`update`]), and checkable in memory by a packet tracer ([`tracer`]).
+//! deltas sized by the change ([`update`]), and checkable in memory by a packet tracer ([`tracer`]).
 //!
 //! # Where packets meet the table
 //!
@@ -144,6 +144,39 @@ pub enum Command {
     DeleteTable(String),
     /// The full table definition.
     Define(Ruleset),
+    /// `add chain`: a regular chain empty, a base chain with its hook; rules come with
+    /// [`Command::AddRules`].
+    AddChain {
+        table: String,
+        name: String,
+        base: Option<ir::BaseChain>,
+    },
+    /// Removes every rule of a chain.
+    FlushChain {
+        table: String,
+        chain: String,
+    },
+    /// Appends rules to a chain, in order.
+    AddRules {
+        table: String,
+        chain: String,
+        rules: Vec<ir::Rule>,
+    },
+    /// Deletes a chain, which must be empty and unreferenced by then.
+    DeleteChain {
+        table: String,
+        chain: String,
+    },
+    /// A new set or map with its elements.
+    AddSet {
+        table: String,
+        set: ir::Set,
+    },
+    /// Deletes a set or map (the declaration says which), unreferenced by then.
+    DeleteSet {
+        table: String,
+        set: ir::Set,
+    },
     AddElements {
         table: String,
         set: ir::Set,
@@ -155,6 +188,19 @@ pub enum Command {
         set: ir::Set,
         elements: Vec<ir::Element>,
     },
+}
+
+/// What a transaction asks of the kernel, to show that a delta follows the change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxSize {
+    /// nft commands, one per JSON object (`add rule` counts once per rule).
+    pub commands: usize,
+    /// Rules added.
+    pub rules: usize,
+    /// Set and map elements added or deleted.
+    pub elements: usize,
+    /// Bytes of the `nft -f` script.
+    pub bytes: usize,
 }
 
 /// One nft transaction (all or nothing), as an `nft -f` script and as nft JSON.
@@ -173,6 +219,36 @@ impl Transaction {
 
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
+    }
+
+    pub fn size(&self) -> TxSize {
+        let mut size = TxSize {
+            bytes: self.script.len(),
+            ..TxSize::default()
+        };
+        for c in &self.commands {
+            let (commands, rules, elements) = match c {
+                Command::Define(rs) => {
+                    let st = rs.stats();
+                    (1 + st.chains + st.sets + st.rules, st.rules, st.elements)
+                }
+                Command::AddRules { rules, .. } => (rules.len(), rules.len(), 0),
+                Command::AddSet { set, .. } => (1, 0, set.elements.len()),
+                Command::AddElements { elements, .. } | Command::DeleteElements { elements, .. } => {
+                    (1, 0, elements.len())
+                }
+                Command::AddTable(_)
+                | Command::DeleteTable(_)
+                | Command::AddChain { .. }
+                | Command::FlushChain { .. }
+                | Command::DeleteChain { .. }
+                | Command::DeleteSet { .. } => (1, 0, 0),
+            };
+            size.commands += commands;
+            size.rules += rules;
+            size.elements += elements;
+        }
+        size
     }
 
     /// The transaction as nft JSON (`{"nftables": [...]}`), for `nft -j -f`.
@@ -200,8 +276,10 @@ impl Ruleset {
         ])
     }
 
-    /// The smallest transaction that turns `previous` (what the kernel has) into `self`: element
-    /// updates when only sets and maps changed, else a full atomic replacement; empty if equal.
+    /// The transaction that turns `previous` (what the kernel has) into `self`, sized by the
+    /// difference: element updates, new and deleted sets and chains, refilled chains (see
+    /// [`update`]); a full atomic replacement only when the table cannot be changed in place
+    /// (another table name, a chain or set redeclared under its name); empty if equal.
     pub fn update_from(&self, previous: &Ruleset) -> Transaction {
         update::update_from(self, previous)
     }
