@@ -216,13 +216,22 @@ impl<'c> Renderer<'c> {
     }
 
     fn selecting(&self, pod: &Pod, d: Direction) -> Vec<&'c crate::policy::Policy> {
-        self.cluster
-            .policies
+        let policies = &self.cluster.policies;
+        // Sorted by namespace: only the pod's namespace's policies can select it.
+        let start = policies.partition_point(|p| p.namespace < pod.namespace);
+        policies[start..]
             .iter()
-            .filter(|p| {
-                p.namespace == pod.namespace && p.rules(d).is_some() && p.pod_selector.matches(&pod.labels)
-            })
+            .take_while(|p| p.namespace == pod.namespace)
+            .filter(|p| p.rules(d).is_some() && p.pod_selector.matches(&pod.labels))
             .collect()
+    }
+
+    /// The pods of one namespace (the cluster's pods are sorted by namespace).
+    fn pods_in(&self, namespace: &str) -> &'c [Pod] {
+        let pods = &self.cluster.pods;
+        let start = pods.partition_point(|p| p.namespace.as_str() < namespace);
+        let len = pods[start..].partition_point(|p| p.namespace.as_str() == namespace);
+        &pods[start..start + len]
     }
 
     /// `own`: the pod's addresses that dispatch to its chains (those no earlier pod claimed).
@@ -437,10 +446,10 @@ impl<'c> Renderer<'c> {
             PeerRef::Any => cluster.pods.iter().filter(|p| workload(p)).collect(),
             PeerRef::One(Peer::Pods { namespaces, pods }) => {
                 let nss = self.namespaces_matching(namespaces);
-                cluster
-                    .pods
-                    .iter()
-                    .filter(|p| workload(p) && nss.contains(p.namespace.as_str()) && pods.matches(&p.labels))
+                // Namespace by namespace, in cluster order: only the matching namespaces' pods.
+                nss.into_iter()
+                    .flat_map(|ns| self.pods_in(ns))
+                    .filter(|p| workload(p) && pods.matches(&p.labels))
                     .collect()
             }
             PeerRef::One(Peer::IpBlock(b)) => cluster
