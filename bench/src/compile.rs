@@ -238,6 +238,20 @@ fn measure(p: &gen::Params, runs: usize) -> Result<Figures> {
         if !back.is_empty() {
             nft_apply(&ns, &back.json_text())?;
         }
+        // For looking at what nft does with these by hand.
+        if let Some(dir) = std::env::var_os("POLICYC_BENCH_DUMP") {
+            let dir = std::path::Path::new(&dir).join(p.pods.to_string());
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("full.nft"), rs.replace().script)?;
+            let tx = render(&after, &opts).update_from(&rs);
+            let stem = format!("{change:?}");
+            std::fs::write(dir.join(format!("{stem}.nft")), &tx.script)?;
+            std::fs::write(dir.join(format!("{stem}.json")), tx.json_text())?;
+            std::fs::write(
+                dir.join(format!("{stem}-back.nft")),
+                rs.update_from(&render(&after, &opts)).script,
+            )?;
+        }
         let (commands, elements, bytes) = size.expect("runs >= 1");
         let after_rs = render(&after, &opts);
         let text = text_pass(&ns, runs, [&after_rs, &rs])?;
@@ -288,7 +302,9 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
         "JSON bytes",
     ]);
     let mut checks = Vec::new();
-    let mut sizes: Vec<(usize, Vec<(Change, usize, usize)>)> = Vec::new();
+    // Per size: pods, and each change's (commands, elements).
+    type Sizes = Vec<(Change, usize, usize)>;
+    let mut sizes: Vec<(usize, Sizes)> = Vec::new();
     for p in &ctx.sizes {
         eprintln!("compile: {}", p.label());
         let f = measure(p, ctx.runs)?;

@@ -219,6 +219,19 @@ pub struct Index {
     cluster: Cluster,
 }
 
+/// A borrowed [`Cluster`]: derefs to it, and `.clone()` gives an owned copy. A wrapper rather
+/// than `&Cluster` so that callers written for an owned snapshot (`render(&idx.snapshot())`)
+/// keep working unchanged.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot<'a>(&'a Cluster);
+
+impl std::ops::Deref for Snapshot<'_> {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        self.0
+    }
+}
+
 /// Where `(namespace, name)` is, or would go, in a list sorted that way.
 fn position<T>(items: &[T], key: &Key, of: impl Fn(&T) -> (&str, &str)) -> Result<usize, usize> {
     items.binary_search_by(|x| of(x).cmp(&(key.namespace.as_str(), key.name.as_str())))
@@ -398,9 +411,9 @@ impl Index {
             .count()
     }
 
-    /// The current cluster (equal to [`Index::rebuilt`], maintained incrementally).
-    pub fn snapshot(&self) -> &Cluster {
-        &self.cluster
+    /// The current cluster (equal to [`Index::rebuilt`], maintained incrementally), borrowed.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot(&self.cluster)
     }
 }
 

@@ -237,7 +237,7 @@ fn incremental_snapshot_equals_a_rebuilt_one() {
                     _ => Update::Pod(Change::Reset(vec![mk_pod(ns, &name, "n1", &ip, &[])])),
                 };
                 idx.update(u);
-                prop_assert_eq!(idx.snapshot(), &idx.rebuilt());
+                prop_assert_eq!(&*idx.snapshot(), &idx.rebuilt());
             }
             Ok(())
         })
