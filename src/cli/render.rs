@@ -39,9 +39,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = load_strict(&args.input)?;
     let cluster = &loaded.cluster;
     let opts = RenderOptions {
-        node: args.node_name.clone(),
         table: args.table.clone(),
         log_drops: args.log_drops,
+        ..RenderOptions::new(args.node_name.clone())
     };
     let tx = render(cluster, &opts).replace();
     if args.json {
