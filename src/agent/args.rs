@@ -7,6 +7,24 @@ use std::path::PathBuf;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9750";
 /// The default nft binary (looked up on `PATH`).
 pub const DEFAULT_NFT: &str = "nft";
+/// The default conntrack binary (conntrack-tools; looked up on `PATH`).
+pub const DEFAULT_CONNTRACK: &str = "conntrack";
+
+/// `--unprogrammed-pods`: see [`policyc_compiler::nft::UnprogrammedPods`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unprogrammed {
+    Allow,
+    Drop,
+}
+
+impl From<Unprogrammed> for policyc_compiler::nft::UnprogrammedPods {
+    fn from(u: Unprogrammed) -> Self {
+        match u {
+            Unprogrammed::Allow => Self::Allow,
+            Unprogrammed::Drop => Self::Drop,
+        }
+    }
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -43,6 +61,27 @@ pub struct Args {
     /// Log dropped new connections (rate limited).
     #[arg(long)]
     pub log_drops: bool,
+
+    /// Traffic of an address in this node's pod CIDRs that no pod known to the agent has (a pod
+    /// that started before the agent programmed it): `allow` passes it unpoliced until then,
+    /// `drop` drops it both ways until then (node-to-pod traffic and the node's own addresses
+    /// keep working).
+    #[arg(long, value_enum, value_name = "ACTION", default_value = "allow")]
+    pub unprogrammed_pods: Unprogrammed,
+
+    /// This node's pod CIDR for --unprogrammed-pods=drop, instead of the Node's spec.podCIDRs
+    /// (repeat for several; needed with --manifests when the Node objects have none).
+    #[arg(long = "pod-cidr", value_name = "CIDR")]
+    pub pod_cidrs: Vec<ipnet::IpNet>,
+
+    /// After each apply, delete the conntrack entries of connections the new ruleset denies, so
+    /// that established connections stop too (needs the conntrack binary).
+    #[arg(long)]
+    pub flush_conntrack: bool,
+
+    /// The conntrack binary, for --flush-conntrack.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONNTRACK)]
+    pub conntrack: PathBuf,
 
     /// The nft binary.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_NFT)]

@@ -27,6 +27,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "policyc_watch_restarts_total",
     "policyc_watch_errors_total",
     "policyc_watch_events_total",
+    "policyc_conntrack_deleted_total",
+    "policyc_conntrack_flush_failures_total",
 ];
 
 type KindLabel = [(&'static str, &'static str); 1];
@@ -45,6 +47,9 @@ pub struct Metrics {
     pub sets: Gauge,
     pub elements: Gauge,
     pub invalid_policies: Gauge,
+    /// `--flush-conntrack`: entries deleted because the applied ruleset denies them.
+    pub conntrack_deleted: Counter,
+    pub conntrack_flush_failures: Counter,
     watch_restarts: Family<KindLabel, Counter>,
     watch_errors: Family<KindLabel, Counter>,
     watch_events: Family<KindLabel, Counter>,
@@ -74,6 +79,8 @@ impl Metrics {
             sets: Gauge::default(),
             elements: Gauge::default(),
             invalid_policies: Gauge::default(),
+            conntrack_deleted: Counter::default(),
+            conntrack_flush_failures: Counter::default(),
             watch_restarts: Family::default(),
             watch_errors: Family::default(),
             watch_events: Family::default(),
@@ -127,6 +134,16 @@ impl Metrics {
             "policyc_invalid_policies",
             "NetworkPolicies with invalid fields (those parts fail closed)",
             m.invalid_policies.clone(),
+        );
+        registry.register(
+            "policyc_conntrack_deleted",
+            "Conntrack entries deleted because the applied ruleset denies their connection (--flush-conntrack)",
+            m.conntrack_deleted.clone(),
+        );
+        registry.register(
+            "policyc_conntrack_flush_failures",
+            "Failed conntrack listings or deletions (--flush-conntrack)",
+            m.conntrack_flush_failures.clone(),
         );
         registry.register(
             "policyc_watch_restarts",

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use policyc_compiler::nft::{self, RenderOptions, Ruleset, Stats, Transaction};
 use policyc_compiler::Cluster;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::dataplane::Dataplane;
@@ -120,6 +120,8 @@ pub struct SyncLoop<P: Planner, D> {
     applied: Option<P::State>,
     /// The last apply failed: the next one is a full replace.
     failed: bool,
+    /// Told every state the kernel accepts (the conntrack flusher watches it).
+    on_applied: Option<watch::Sender<Option<P::State>>>,
 }
 
 impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
@@ -133,7 +135,14 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
             index: Index::new(),
             applied: None,
             failed: false,
+            on_applied: None,
         }
+    }
+
+    /// Publishes each state right after the kernel accepted it.
+    pub fn publish_applied(mut self, tx: watch::Sender<Option<P::State>>) -> Self {
+        self.on_applied = Some(tx);
+        self
     }
 
     /// Runs until every sender is gone.
@@ -243,6 +252,9 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
                     nft = ?apply_took,
                     "applied ruleset"
                 );
+                if let Some(tx) = &self.on_applied {
+                    tx.send_replace(Some(desired.clone()));
+                }
                 self.applied = Some(desired);
                 self.failed = false;
                 self.health.ready.store(true, Ordering::SeqCst);
