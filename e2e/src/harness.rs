@@ -83,6 +83,8 @@ pub struct Sandbox {
     logs: tempfile::TempDir,
     /// (step, time from writing the manifests to the observed matrix matching), per converge.
     pub convergence: Vec<(String, Duration)>,
+    /// Extra flags for every agent [`start_agents`](Self::start_agents) starts.
+    pub agent_args: Vec<String>,
 }
 
 impl Sandbox {
@@ -109,6 +111,7 @@ impl Sandbox {
             dir: tempfile::tempdir()?,
             logs: tempfile::tempdir()?,
             convergence: Vec::new(),
+            agent_args: Vec::new(),
         })
     }
 
@@ -217,12 +220,13 @@ impl Sandbox {
         }
         for n in &self.net.nodes {
             let log = self.logs.path().join(format!("agent-{}.log", n.name));
-            self.agents.push(Agent::start(
+            self.agents.push(Agent::start_with(
                 &self.bins,
                 &n.ns.name,
                 &n.name,
                 self.dir.path(),
                 log,
+                &self.agent_args,
             )?);
         }
         let mut ready = Vec::new();

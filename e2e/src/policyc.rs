@@ -113,6 +113,8 @@ pub struct Agent {
     pub ns: String,
     pub listen: SocketAddr,
     pub log: PathBuf,
+    /// Extra `policyc agent` flags (kept across restarts).
+    pub args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -120,11 +122,24 @@ pub const AGENT_LISTEN: &str = "127.0.0.1:9750";
 
 impl Agent {
     pub fn start(bins: &Binaries, ns: &str, node: &str, manifests: &Path, log: PathBuf) -> Result<Agent> {
+        Agent::start_with(bins, ns, node, manifests, log, &[])
+    }
+
+    /// [`Agent::start`] with extra flags.
+    pub fn start_with(
+        bins: &Binaries,
+        ns: &str,
+        node: &str,
+        manifests: &Path,
+        log: PathBuf,
+        args: &[String],
+    ) -> Result<Agent> {
         let mut agent = Agent {
             node: node.to_string(),
             ns: ns.to_string(),
             listen: AGENT_LISTEN.parse().expect("valid address"),
             log,
+            args: args.to_vec(),
             child: None,
         };
         agent.spawn(bins, manifests)?;
@@ -140,6 +155,7 @@ impl Agent {
             .args(["agent", "--node-name", &self.node, "--manifests"])
             .arg(manifests)
             .args(["--listen", &self.listen.to_string()])
+            .args(&self.args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
