@@ -15,7 +15,7 @@ use policyc_e2e::harness::{Enforcer, Sandbox, Session, PROBE_TIMEOUT_MS};
 use policyc_e2e::manifest::{self, labels, port, PodSpec};
 use policyc_e2e::policyc::{self, Binaries};
 use policyc_e2e::probe::{Proto, Request, Target};
-use policyc_e2e::topology::Kind;
+use policyc_e2e::topology::{pod_ip4, pod_ip6, Kind};
 use policyc_e2e::{prereq, scenarios, sh};
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -177,6 +177,32 @@ fn unprogrammed_pods(drop: bool) -> Result<()> {
             ns: stray.ns.name.clone(),
             target: tcp(node_ip, 80),
             pass: !drop,
+        });
+        // The node's own addresses inside its pod CIDR (the bridge's gateway address, flannel's
+        // vxlan address) keep working: from the node itself (over `lo`) and from a known pod.
+        // (flannel-v6.1's fd00:10:244:: is the subnet-router anycast address, which takes no
+        // TCP connections, with or without any table.)
+        let (gw, own): (IpAddr, Vec<IpAddr>) = if v6 {
+            (pod_ip6(0, 1).into(), vec![pod_ip6(0, 1).into()])
+        } else {
+            (
+                pod_ip4(0, 1).into(),
+                vec![pod_ip4(0, 1).into(), pod_ip4(0, 0).into()],
+            )
+        };
+        for own in own {
+            probes.push(Probe {
+                label: format!("node-0 -> its own {own}"),
+                ns: sb.net.nodes[0].ns.name.clone(),
+                target: tcp(own, 80),
+                pass: true,
+            });
+        }
+        probes.push(Probe {
+            label: format!("beta/client -> node-0's gateway {gw}"),
+            ns: pod_ns("beta/client"),
+            target: tcp(gw, 80),
+            pass: true,
         });
         // Kubelet-style: the node reaches its pods whatever the option.
         probes.push(Probe {
