@@ -91,3 +91,47 @@ pub struct Args {
     #[arg(long)]
     pub cleanup: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(["agent", "--node-name", "n"].iter().chain(argv)).map(|c| c.args)
+    }
+
+    #[test]
+    fn option_flags_parse_with_safe_defaults() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.unprogrammed_pods, Unprogrammed::Allow);
+        assert!(a.pod_cidrs.is_empty() && !a.flush_conntrack);
+        assert_eq!(a.conntrack, PathBuf::from(DEFAULT_CONNTRACK));
+        let a = parse(&[
+            "--unprogrammed-pods",
+            "drop",
+            "--pod-cidr",
+            "10.244.1.0/24",
+            "--pod-cidr",
+            "fd00:10:244:1::/64",
+            "--flush-conntrack",
+        ])
+        .unwrap();
+        assert_eq!(
+            policyc_compiler::nft::UnprogrammedPods::from(a.unprogrammed_pods),
+            policyc_compiler::nft::UnprogrammedPods::Drop
+        );
+        assert_eq!(a.pod_cidrs.len(), 2);
+        assert!(a.flush_conntrack);
+        let e = parse(&["--unprogrammed-pods", "deny"]).err().unwrap().to_string();
+        assert!(e.contains("allow") && e.contains("drop"), "{e}");
+        assert!(parse(&["--pod-cidr", "10.244.1.0/33"]).is_err());
+    }
+}

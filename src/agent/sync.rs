@@ -42,6 +42,11 @@ impl Planner for NftPlanner {
     type State = Ruleset;
     type Txn = Transaction;
     fn render(&self, cluster: &Cluster) -> Ruleset {
+        if self.opts.unprogrammed_pods == nft::UnprogrammedPods::Drop
+            && self.opts.node_pod_cidrs(cluster).is_empty()
+        {
+            tracing::warn!(node = self.opts.node, "--unprogrammed-pods=drop guards nothing: the Node has no spec.podCIDRs and no --pod-cidr was given");
+        }
         nft::render(cluster, &self.opts)
     }
     fn replace(&self, state: &Ruleset) -> Transaction {
