@@ -1,6 +1,7 @@
 //! Cluster → IR for one node: the local pods' verdict-map entries, one chain per distinct rule list
 //! (named by the hash of its text, so pods with identical effective rules share it), and one named
-//! set per distinct peer selector, ipBlock or (peer, named port) that those chains use.
+//! set per distinct peer selector, ipBlock or (peer, named port) that those chains use; with
+//! [`UnprogrammedPods::Drop`], the pod-CIDR guard (see the `nft` module doc).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hasher;
@@ -935,6 +936,21 @@ mod tests {
             "{comment}"
         );
         assert!(comment.len() <= 127 && comment.ends_with("..."), "{comment}");
+    }
+
+    #[test]
+    fn pod_cidrs_merge_into_disjoint_ranges() {
+        let nets: Vec<ipnet::IpNet> = ["10.0.0.128/25", "10.0.0.0/25", "10.0.0.64/26", "10.0.2.0/24"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let refs: Vec<&ipnet::IpNet> = nets.iter().collect();
+        let got: Vec<String> = merged_ranges(&refs, Family::Ipv4)
+            .into_iter()
+            .map(|(a, z)| format!("{a}-{z}"))
+            .collect();
+        // Adjacent halves join, a nested block disappears, a gap keeps two ranges.
+        assert_eq!(got, ["10.0.0.0-10.0.0.255", "10.0.2.0-10.0.2.255"]);
     }
 
     #[test]
