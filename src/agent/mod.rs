@@ -50,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         log_drops,
         nft,
         cleanup,
+        unready_after_failures,
     } = args;
     init_tracing();
     if !nft::valid_table_name(&table) {
@@ -81,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         table,
         log_drops,
     };
-    rt.block_on(agent(opts, source, listen, nft))
+    rt.block_on(agent(opts, source, listen, nft, unready_after_failures))
 }
 
 enum Source {
@@ -97,9 +98,10 @@ async fn agent(
     source: Source,
     listen: std::net::SocketAddr,
     nft: Nft,
+    unready_after_failures: u32,
 ) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::new(unready_after_failures));
     let (addr, server) = http::bind(listen, health.clone(), metrics.clone()).await?;
     tracing::info!(%addr, "serving {HEALTHZ_PATH}, {READYZ_PATH}, {METRICS_PATH}");
 
