@@ -565,8 +565,10 @@ fn killed_mid_apply_leaves_the_old_or_the_new_table() {
         .unwrap_or_else(|| (now_ns() as u64) | 1);
     eprintln!("seed {seed} (POLICYC_CRASH_SEED to replay)");
     let mut rng = Rng(seed);
-    let iterations = 24;
+    let iterations = 32;
     let (mut saw_old, mut saw_new, mut killed_in_nft) = (0, 0, 0);
+    // Durations (µs) of the deltas that ran to the end, to aim the kills.
+    let mut durations: Vec<u128> = vec![(end - start) / 1000];
     for i in 0..iterations {
         write_manifest(manifests.path(), &a);
         let before = nft_runs(&log).len();
@@ -588,7 +590,11 @@ fn killed_mid_apply_leaves_the_old_or_the_new_table() {
             wait_for("nft to start", Duration::from_secs(60), || {
                 nft_runs(&log).len() > runs_before
             });
-            Duration::from_micros(rng.below((nft_took as u64 + 5) * 1200))
+            // Up to 1.2 times the median duration of the deltas seen so far.
+            let mut seen = durations.clone();
+            seen.sort();
+            let typical = seen[seen.len() / 2] as u64;
+            Duration::from_micros(rng.below(typical * 6 / 5 + 1000))
         } else {
             // From the write: before the change is seen, during the apply, or after it.
             Duration::from_micros(rng.below((to_start + nft_took + 50) as u64 * 1000))
@@ -597,6 +603,11 @@ fn killed_mid_apply_leaves_the_old_or_the_new_table() {
         kill_group(&mut agent);
         let runs = nft_runs(&log);
         let interrupted = runs[runs_before..].iter().any(|r| r.1.is_none());
+        durations.extend(
+            runs[runs_before..]
+                .iter()
+                .filter_map(|r| Some((r.1?.0 - r.0) / 1000)),
+        );
         killed_in_nft += usize::from(interrupted);
         let got = normalized_table(&ns, "policyc");
         let verdict = if got.as_ref() == Some(&old) {
