@@ -454,9 +454,9 @@ fn timing_wrapper(dir: &Path, log: &Path) -> PathBuf {
 
 /// The agent in `ns`, in a process group of its own, so that one SIGKILL takes it and the nft
 /// it is running (as a node crash or an OOM kill of the container would).
-fn spawn_agent_group(ns: &Netns, manifests: &Path, nft: &Path, port: u16) -> Child {
+fn spawn_agent_group(ns: &Netns, manifests: &Path, nft: &Path, port: u16) -> GroupAgent {
     use std::os::unix::process::CommandExt;
-    Command::new("ip")
+    let child = Command::new("ip")
         .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_policyc"), "agent"])
         .args([
             "--node-name",
@@ -470,13 +470,27 @@ fn spawn_agent_group(ns: &Netns, manifests: &Path, nft: &Path, port: u16) -> Chi
             "--nft",
             nft.to_str().unwrap(),
         ])
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .expect("start agent")
+        .expect("start agent");
+    GroupAgent(child)
+}
+
+/// Kills the agent's whole process group however the test ends.
+struct GroupAgent(Child);
+
+impl Drop for GroupAgent {
+    fn drop(&mut self) {
+        kill_group(&mut self.0);
+    }
 }
 
 fn kill_group(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
     // The group is the one the child leads (process_group(0)).
     let group = format!("-{}", child.id());
     let out = run("kill", &["-s", "KILL", "--", &group]);
@@ -550,7 +564,7 @@ fn killed_mid_apply_leaves_the_old_or_the_new_table() {
     write_manifest(manifests.path(), &b);
     wait_for("the delta", Duration::from_secs(60), || applies(2));
     let new = normalized_table(&ns, "policyc").expect("table B");
-    kill_group(&mut agent);
+    kill_group(&mut agent.0);
     assert_ne!(old, new, "the change must change the table");
     let runs: Vec<_> = nft_runs(&log).into_iter().filter(|r| r.0 > written).collect();
     let (start, end) = (runs[0].0, runs.last().unwrap().1.unwrap().0);
@@ -575,7 +589,9 @@ fn killed_mid_apply_leaves_the_old_or_the_new_table() {
     for i in 0..iterations {
         write_manifest(manifests.path(), &a);
         let mut agent = spawn_agent_group(&ns, manifests.path(), &nft, 9751);
-        wait_for("the restarted agent's replace", Duration::from_secs(60), || applies(1));
+        wait_for("the restarted agent's replace", Duration::from_secs(60), || {
+            applies(1)
+        });
         assert_eq!(
             normalized_table(&ns, "policyc").as_ref(),
             Some(&old),
@@ -598,7 +614,7 @@ fn killed_mid_apply_leaves_the_old_or_the_new_table() {
             Duration::from_micros(rng.below((to_start + nft_took + 50) as u64 * 1000))
         };
         std::thread::sleep(delay);
-        kill_group(&mut agent);
+        kill_group(&mut agent.0);
         let runs = nft_runs(&log);
         let interrupted = runs[runs_before..].iter().any(|r| r.1.is_none());
         durations.extend(
@@ -670,17 +686,17 @@ fn api_unreachable_at_start_keeps_the_previous_table() {
     // The previous agent: the examples' table for node-0, then SIGTERM.
     let mut previous = spawn_agent_group(&ns, manifests.path(), &nft, 9752);
     wait_for("the previous agent's apply", Duration::from_secs(30), || {
-        nft_runs(&log).iter().any(|r| matches!(r.1, Some((_, 0))))
+        normalized_table(&ns, "policyc").is_some_and(|t| t.to_string().contains("10.244.0.10"))
     });
     let before = normalized_table(&ns, "policyc").expect("table");
     assert!(
         before.to_string().contains("10.244.0.10"),
         "node-0's pod is enforced"
     );
-    assert!(run("kill", &["-TERM", &previous.id().to_string()])
+    assert!(run("kill", &["-TERM", &previous.0.id().to_string()])
         .status
         .success());
-    assert!(previous.wait().unwrap().success());
+    assert!(previous.0.wait().unwrap().success());
     let runs = nft_runs(&log).len();
 
     // Port 1 on the namespace's loopback: nothing listens, every connection is refused.
