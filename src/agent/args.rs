@@ -87,6 +87,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH", default_value = DEFAULT_NFT)]
     pub nft: PathBuf,
 
+    /// Report not Ready (`/readyz` 503) after this many consecutive failed applies, until one
+    /// succeeds; the last accepted ruleset keeps enforcing meanwhile. 0: never.
+    #[arg(long, value_name = "N", default_value_t = crate::agent::sync::DEFAULT_UNREADY_AFTER_FAILURES)]
+    pub unready_after_failures: u32,
+
     /// Delete the table and exit (no error if it does not exist).
     #[arg(long)]
     pub cleanup: bool,

@@ -18,6 +18,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "policyc_apply_duration_seconds",
     "policyc_applies_total",
     "policyc_apply_failures_total",
+    "policyc_apply_consecutive_failures",
     "policyc_last_successful_apply_timestamp_seconds",
     "policyc_table_chains",
     "policyc_table_rules",
@@ -41,6 +42,8 @@ pub struct Metrics {
     pub apply_duration: Histogram,
     pub applies: Counter,
     pub apply_failures: Counter,
+    /// Failed applies since the last success (Ready is lost at `--unready-after-failures`).
+    pub consecutive_failures: Gauge,
     pub last_success: Gauge<f64, AtomicU64>,
     pub chains: Gauge,
     pub rules: Gauge,
@@ -73,6 +76,7 @@ impl Metrics {
             apply_duration,
             applies: Counter::default(),
             apply_failures: Counter::default(),
+            consecutive_failures: Gauge::default(),
             last_success: Gauge::default(),
             chains: Gauge::default(),
             rules: Gauge::default(),
@@ -104,6 +108,11 @@ impl Metrics {
             "policyc_apply_failures",
             "Failed nft transactions (the previous ruleset stays in place)",
             m.apply_failures.clone(),
+        );
+        registry.register(
+            "policyc_apply_consecutive_failures",
+            "Failed nft transactions since the last successful one",
+            m.consecutive_failures.clone(),
         );
         registry.register(
             "policyc_last_successful_apply_timestamp_seconds",

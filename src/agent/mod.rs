@@ -55,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pod_cidrs,
         flush_conntrack,
         conntrack,
+        unready_after_failures,
     } = args;
     init_tracing();
     if !nft::valid_table_name(&table) {
@@ -95,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         true => Some(conntrack::Conntrack::check(conntrack)?),
         false => None,
     };
-    rt.block_on(agent(opts, source, listen, nft, flusher))
+    rt.block_on(agent(opts, source, listen, nft, flusher, unready_after_failures))
 }
 
 enum Source {
@@ -112,9 +113,10 @@ async fn agent(
     listen: std::net::SocketAddr,
     nft: Nft,
     flusher: Option<conntrack::Conntrack>,
+    unready_after_failures: u32,
 ) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::new(unready_after_failures));
     let (addr, server) = http::bind(listen, health.clone(), metrics.clone()).await?;
     tracing::info!(%addr, "serving {HEALTHZ_PATH}, {READYZ_PATH}, {METRICS_PATH}");
 
