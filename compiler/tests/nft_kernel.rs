@@ -622,45 +622,56 @@ mod delta_property {
             prop::collection::vec(policy_spec(), 0..4),
             prop::collection::vec(change(), 1..10),
             any::<bool>(),
+            any::<bool>(),
         );
         let in_place = std::cell::Cell::new(0usize);
         runner
-            .run(&strategy, |(pods, policies, changes, log_drops)| {
-                let mut world = World {
-                    pods: pods.into_iter().map(Some).collect(),
-                    policies: policies.into_iter().enumerate().collect(),
-                    ..World::default()
-                };
-                let mut opts = RenderOptions::new("node-0");
-                opts.log_drops = log_drops;
-                let mut applied: Ruleset = render(&world.cluster(), &opts);
-                delta_ns.nft_ok(&["-f", "-"], &applied.replace().script);
-                for (step, c) in changes.iter().enumerate() {
-                    world.apply(c);
-                    let next = render(&world.cluster(), &opts);
-                    let tx = next.update_from(&applied);
-                    prop_assert!(
-                        !tx.commands
-                            .iter()
-                            .any(|c| matches!(c, policyc_compiler::nft::Command::Define(_))),
-                        "a full replace for {c:?}:\n{}",
-                        tx.script
-                    );
-                    in_place.set(in_place.get() + usize::from(!tx.is_empty()));
-                    // Both forms, alternately: they must be the same transaction.
-                    apply(&delta_ns, &tx, step % 2 == 0)?;
-                    fresh_ns.nft_ok(&["-j", "-f", "-"], &next.replace().json_text());
-                    let (got, want) = (normalized(&delta_ns), normalized(&fresh_ns));
-                    prop_assert!(
-                        got == want,
-                        "after {c:?} the delta's table differs from a fresh apply:\n{}\n{}",
-                        tx.script,
-                        differences(&got, &want)
-                    );
-                    applied = next;
-                }
-                Ok(())
-            })
+            .run(
+                &strategy,
+                |(pods, policies, changes, log_drops, drop_unprogrammed)| {
+                    let mut world = World {
+                        pods: pods.into_iter().map(Some).collect(),
+                        policies: policies.into_iter().enumerate().collect(),
+                        ..World::default()
+                    };
+                    let mut opts = RenderOptions::new("node-0");
+                    opts.log_drops = log_drops;
+                    if drop_unprogrammed {
+                        opts.unprogrammed_pods = policyc_compiler::nft::UnprogrammedPods::Drop;
+                        opts.pod_cidrs = vec![
+                            "10.244.0.0/24".parse().unwrap(),
+                            "fd00:10:244::/64".parse().unwrap(),
+                        ];
+                    }
+                    let mut applied: Ruleset = render(&world.cluster(), &opts);
+                    delta_ns.nft_ok(&["-f", "-"], &applied.replace().script);
+                    for (step, c) in changes.iter().enumerate() {
+                        world.apply(c);
+                        let next = render(&world.cluster(), &opts);
+                        let tx = next.update_from(&applied);
+                        prop_assert!(
+                            !tx.commands
+                                .iter()
+                                .any(|c| matches!(c, policyc_compiler::nft::Command::Define(_))),
+                            "a full replace for {c:?}:\n{}",
+                            tx.script
+                        );
+                        in_place.set(in_place.get() + usize::from(!tx.is_empty()));
+                        // Both forms, alternately: they must be the same transaction.
+                        apply(&delta_ns, &tx, step % 2 == 0)?;
+                        fresh_ns.nft_ok(&["-j", "-f", "-"], &next.replace().json_text());
+                        let (got, want) = (normalized(&delta_ns), normalized(&fresh_ns));
+                        prop_assert!(
+                            got == want,
+                            "after {c:?} the delta's table differs from a fresh apply:\n{}\n{}",
+                            tx.script,
+                            differences(&got, &want)
+                        );
+                        applied = next;
+                    }
+                    Ok(())
+                },
+            )
             .unwrap();
         let in_place = in_place.get();
         assert!(
