@@ -64,36 +64,45 @@ pub fn parse_save(text: &str) -> (Vec<Flow>, usize) {
     (flows, bad)
 }
 
-/// `Ok(None)` for a protocol we do not judge.
+/// `Ok(None)` for a protocol we do not judge. One pass over the `-key value` pairs: a node can
+/// hold hundreds of thousands of entries.
 fn parse_line(line: &str) -> Result<Option<Flow>, ()> {
-    let tokens: Vec<&str> = line.split_whitespace().collect();
-    let value = |key: &str| -> Option<&str> {
-        tokens
-            .windows(2)
-            .find(|w| w[0] == key && !w[1].starts_with('-'))
-            .map(|w| w[1])
-    };
-    let protocol = match value("-p") {
-        Some("tcp") => Protocol::Tcp,
-        Some("udp") => Protocol::Udp,
-        Some("sctp") => Protocol::Sctp,
-        Some(_) => return Ok(None),
-        None => return Err(()),
-    };
-    let ip = |key: &str| value(key).and_then(|v| v.parse::<IpAddr>().ok()).ok_or(());
-    let port = |key: &str| value(key).and_then(|v| v.parse::<u16>().ok()).ok_or(());
-    let zone = match value("-w") {
-        Some(z) => Some(z.parse::<u16>().map_err(|_| ())?),
-        None => None,
-    };
+    let (mut protocol, mut src, mut dst, mut reply_src) = (None, None, None, None);
+    let (mut sport, mut dport, mut reply_sport, mut zone) = (None, None, None, None);
+    let mut tokens = line.split_whitespace().peekable();
+    while let Some(key) = tokens.next() {
+        let Some(value) = tokens.next_if(|v| !v.starts_with('-')) else {
+            continue;
+        };
+        let ip = || value.parse::<IpAddr>().map_err(|_| ());
+        let port = || value.parse::<u16>().map_err(|_| ());
+        match key {
+            "-p" => {
+                protocol = match value {
+                    "tcp" => Some(Protocol::Tcp),
+                    "udp" => Some(Protocol::Udp),
+                    "sctp" => Some(Protocol::Sctp),
+                    _ => return Ok(None),
+                }
+            }
+            "-s" => src = Some(ip()?),
+            "-d" => dst = Some(ip()?),
+            "-r" => reply_src = Some(ip()?),
+            "--sport" => sport = Some(port()?),
+            "--dport" => dport = Some(port()?),
+            "--reply-port-src" => reply_sport = Some(port()?),
+            "-w" => zone = Some(port()?),
+            _ => {}
+        }
+    }
     Ok(Some(Flow {
-        protocol,
-        src: ip("-s")?,
-        dst: ip("-d")?,
-        sport: port("--sport")?,
-        dport: port("--dport")?,
-        reply_src: ip("-r")?,
-        reply_sport: port("--reply-port-src")?,
+        protocol: protocol.ok_or(())?,
+        src: src.ok_or(())?,
+        dst: dst.ok_or(())?,
+        sport: sport.ok_or(())?,
+        dport: dport.ok_or(())?,
+        reply_src: reply_src.ok_or(())?,
+        reply_sport: reply_sport.ok_or(())?,
         zone,
     }))
 }
