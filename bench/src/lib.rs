@@ -8,6 +8,7 @@
 //! ```
 
 pub mod clusters;
+pub mod dataplane;
 pub mod gen;
 pub mod report;
 
@@ -22,7 +23,7 @@ use report::{Ctx, Section};
 pub type Run = fn(&Ctx) -> Result<Section>;
 
 /// The sections, in report order: name for `--only`, and the function that measures it.
-pub const SECTIONS: &[(&str, Run)] = &[("clusters", clusters::run)];
+pub const SECTIONS: &[(&str, Run)] = &[("clusters", clusters::run), ("dataplane", dataplane::run)];
 
 #[derive(clap::Parser, Debug)]
 #[command(about = "Benchmarks of policyc; writes BENCHMARKS.md")]

@@ -5,6 +5,7 @@
 //!
 //! Run as root: `cargo run --release -p policyc-e2e --bin dataplane-bench [-- --secs 2 --runs 3]`.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -34,6 +35,15 @@ struct Args {
     /// More setups to compare, as NAME=FILE (an nft script), e.g. hand-made variants.
     #[arg(long)]
     extra: Vec<String>,
+    /// The client pod's address (the synthetic cluster's pods are outside 10.244.0.0/24).
+    #[arg(long, default_value = "10.244.0.10")]
+    client: Ipv4Addr,
+    /// The server pod's address.
+    #[arg(long, default_value = "10.244.0.20")]
+    server: Ipv4Addr,
+    /// The pods' prefix length (both on one link).
+    #[arg(long, default_value_t = 24)]
+    prefix: u8,
     /// Writes each size's policyc and linear scripts into this directory.
     #[arg(long)]
     dump: Option<PathBuf>,
@@ -57,7 +67,7 @@ fn run(args: &Args) -> Result<()> {
         secs: args.secs,
         tcp_clients: args.tcp_clients,
     };
-    let bed = Bed::new(10, 20, opts)?;
+    let bed = Bed::new(args.client, args.server, args.prefix, opts)?;
     let mut extra = Vec::new();
     for e in &args.extra {
         let (name, file) = e.split_once('=').context("--extra: expected NAME=FILE")?;
@@ -76,7 +86,7 @@ fn run(args: &Args) -> Result<()> {
             bail!("synthetic cluster does not load: {d}");
         }
         let ours = render(&cluster, &RenderOptions::new("node-0"));
-        let lin = linear::ruleset(&cluster, Some("node-0"), Some("bench"));
+        let lin = linear::ruleset(&cluster, Some("node-0"), |p| p.namespace == "bench");
         let script = ours.replace().script;
         if let Some(dir) = &args.dump {
             std::fs::create_dir_all(dir)?;

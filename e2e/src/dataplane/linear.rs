@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use policyc_compiler::eval::Engine;
 use policyc_compiler::model::Family;
-use policyc_compiler::policy::{Direction, Peer, PortMatch};
+use policyc_compiler::policy::{Direction, Peer, Policy, PortMatch};
 use policyc_compiler::Cluster;
 
 /// A linear ruleset as an nft script.
@@ -25,10 +25,10 @@ pub struct Linear {
     pub rules: usize,
 }
 
-/// The linear ruleset of `cluster` for the pods on `node` (every node when `None`). Rules of
-/// policies in namespace `last` come last in their chain: an admitted packet between pods of
-/// that namespace walks every other rule first, the worst case of a linear chain.
-pub fn ruleset(cluster: &Cluster, node: Option<&str>, last: Option<&str>) -> Linear {
+/// The linear ruleset of `cluster` for the pods on `node` (every node when `None`), policies in
+/// cluster order except that those for which `last` holds come last in their chain: a packet
+/// they admit walks every other rule first, the worst case of a linear chain.
+pub fn ruleset(cluster: &Cluster, node: Option<&str>, last: impl Fn(&Policy) -> bool) -> Linear {
     let engine = Engine::indexed(cluster);
     let v4 = |i: usize| -> Option<Ipv4Addr> {
         match engine.pod_endpoint(i, Family::Ipv4)?.ip {
@@ -51,7 +51,7 @@ pub fn ruleset(cluster: &Cluster, node: Option<&str>, last: Option<&str>) -> Lin
             }
         }
         let mut order: Vec<usize> = (0..cluster.policies.len()).collect();
-        order.sort_by_key(|&pi| Some(cluster.policies[pi].namespace.as_str()) == last);
+        order.sort_by_key(|&pi| last(&cluster.policies[pi]));
         let chain = out.chain(d);
         for pi in order {
             if selected[pi].is_empty() {

@@ -26,7 +26,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::netns;
 use crate::sh;
-use crate::topology::{pod_ip4, Kind, Network, PodNet};
+use crate::topology::{Kind, Network, PodNet};
 
 /// The port (UDP and TCP) the client must be admitted on.
 pub const PORT: u16 = 5001;
@@ -69,8 +69,8 @@ pub struct Bed {
 }
 
 impl Bed {
-    /// Pods `10.244.0.<client_host>` and `10.244.0.<server_host>` on one flannel host-gw node.
-    pub fn new(client_host: u8, server_host: u8, opts: Options) -> Result<Bed> {
+    /// Pods `client` and `server` (`/prefix`, on the same link) on one flannel host-gw node.
+    pub fn new(client: Ipv4Addr, server: Ipv4Addr, prefix: u8, opts: Options) -> Result<Bed> {
         if let Some(reason) = crate::prereq::missing() {
             bail!("cannot run: {reason}");
         }
@@ -79,9 +79,8 @@ impl Bed {
         }
         let _ = netns::sweep_leftovers();
         let mut net = Network::build(&netns::new_run_id(), Kind::FlannelHostGw, 1, false)?;
-        let client_pod = net.add_pod(0, client_host, "client")?;
-        let server_pod = net.add_pod(0, server_host, "server")?;
-        let (client, server) = (pod_ip4(0, client_host), pod_ip4(0, server_host));
+        let client_pod = net.add_pod_v4(0, client, prefix, "client")?;
+        let server_pod = net.add_pod_v4(0, server, prefix, "server")?;
         let node_ns = net.nodes[0].ns.name.clone();
         // The TCP loop leaves ~20k reset connections per second in the node's conntrack table,
         // held 10 s by default: expiring them after 1 s keeps one measurement's leftovers from
