@@ -165,6 +165,9 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
     }
     let checks = checks(&measured);
     let mut text = TEXT.to_string();
+    if !notes.is_empty() {
+        text.push('\n');
+    }
     for n in notes {
         text.push_str("\n- ");
         text.push_str(&n);
