@@ -9,6 +9,7 @@
 
 pub mod clusters;
 pub mod compile;
+pub mod dataplane;
 pub mod gen;
 pub mod report;
 
@@ -23,7 +24,11 @@ use report::{Ctx, Section};
 pub type Run = fn(&Ctx) -> Result<Section>;
 
 /// The sections, in report order: name for `--only`, and the function that measures it.
-pub const SECTIONS: &[(&str, Run)] = &[("clusters", clusters::run), ("compile", compile::run)];
+pub const SECTIONS: &[(&str, Run)] = &[
+    ("clusters", clusters::run),
+    ("compile", compile::run),
+    ("dataplane", dataplane::run),
+];
 
 #[derive(clap::Parser, Debug)]
 #[command(about = "Benchmarks of policyc; writes BENCHMARKS.md")]

@@ -49,7 +49,9 @@
 //! its text (`ing-3f9a1c2b`, `egr-...`), so adding a pod to an existing group only adds map
 //! elements. Inside these chains "allowed" is `return` (so `forward` goes on to the ingress
 //! check) and the last rule is `drop`. A group's rules are sorted and deduplicated, one per
-//! (peer match, protocol) with the ports in one anonymous interval set (`th dport { 22, 80-90 }`).
+//! (peer match, protocol) with the ports in one anonymous interval set (`th dport { 22, 80-90 }`),
+//! protocol and ports first, so that a packet only pays for the peer set lookup of rules whose
+//! protocol and port it has.
 //! The per-packet cost is two map lookups and the rules of one group (bounded by the rules of the
 //! policies that select that pod), whatever the number of pods or other policies.
 //!

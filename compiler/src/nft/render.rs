@@ -803,11 +803,14 @@ fn merge_ports(admits: BTreeMap<Vec<Match>, String>) -> Vec<Rule> {
             continue;
         }
         for (p, ranges) in ports.protocols {
-            let mut m = peer.clone();
-            m.push(Match::L4Proto(p));
+            // Protocol and ports before the peer: a packet of another protocol or port fails on
+            // two compares instead of paying for a set lookup first (measured: 5% more new-flow
+            // packets per CPU-second at 10k pods, e2e/README.md).
+            let mut m = vec![Match::L4Proto(p)];
             if let Some(r) = ranges {
                 m.push(Match::Dports(coalesce(r)));
             }
+            m.extend(peer.iter().cloned());
             rules.push(admit(m));
         }
     }
