@@ -22,6 +22,7 @@ pub mod args;
 pub mod dataplane;
 pub mod http;
 pub mod index;
+pub mod memory;
 pub mod metrics;
 pub mod source;
 pub mod sync;
@@ -52,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cleanup,
     } = args;
     init_tracing();
+    memory::limit_arenas();
     if !nft::valid_table_name(&table) {
         anyhow::bail!("invalid --table {table:?}: a letter followed by letters, digits, '_' or '-'");
     }
