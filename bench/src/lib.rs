@@ -7,6 +7,7 @@
 //!                               └──► report::Section (tables + target checks) ──► BENCHMARKS.md
 //! ```
 
+pub mod agent;
 pub mod clusters;
 pub mod gen;
 pub mod report;
@@ -22,7 +23,7 @@ use report::{Ctx, Section};
 pub type Run = fn(&Ctx) -> Result<Section>;
 
 /// The sections, in report order: name for `--only`, and the function that measures it.
-pub const SECTIONS: &[(&str, Run)] = &[("clusters", clusters::run)];
+pub const SECTIONS: &[(&str, Run)] = &[("clusters", clusters::run), ("agent", agent::run)];
 
 #[derive(clap::Parser, Debug)]
 #[command(about = "Benchmarks of policyc; writes BENCHMARKS.md")]

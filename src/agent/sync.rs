@@ -217,11 +217,9 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
         let result = self.dataplane.apply(&txn).await;
         let apply_took = apply_started.elapsed();
         drop(txn);
-        if mode == "replace" {
-            // A full replacement's transient heap (the whole table as commands and text) is
-            // freed by now; hand it back to the kernel instead of keeping it as RSS.
-            memory::trim();
-        }
+        // The transaction's transient heap (for a full replacement: the whole table as commands
+        // and text) is freed by now; hand it back to the kernel instead of keeping it as RSS.
+        memory::trim();
         self.metrics.apply_duration.observe(apply_took.as_secs_f64());
         match result {
             Ok(()) => {
