@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  source (kube watchers | --manifests DIR) ──Update──► index ──Cluster──► nft::render
-//!        └ one task per kind                 sync loop: debounce, wait for every initial list,
+//!        └ one task per kind                 sync loop: bounded frequency, every initial list first,
 //!                                            one transaction per change ──► dataplane (nft -f -)
 //!  http: /healthz /readyz /metrics
 //! ```
