@@ -354,10 +354,10 @@ fn has_token(line: &str, token: &str) -> bool {
 }
 
 fn carries(kind: Kind, token: &str, txn: &[&str]) -> bool {
+    // nft monitor wraps long element lists: continuation lines belong to the command above.
+    let added = |l: &&str| !l.starts_with("delete") && has_token(l, token);
     match kind {
-        Kind::PodAdded | Kind::PolicyChanged => {
-            txn.iter().any(|l| l.starts_with("add ") && has_token(l, token))
-        }
+        Kind::PodAdded | Kind::PolicyChanged => txn.iter().any(added),
         Kind::PodRemoved => {
             txn.iter()
                 .any(|l| l.starts_with("delete element") && has_token(l, token))
@@ -682,5 +682,11 @@ mod tests {
         assert!(carries(Kind::PodRemoved, "10.244.0.9", &replace));
         assert!(!carries(Kind::PodRemoved, "10.244.0.8", &replace));
         assert!(!carries(Kind::PodAdded, "10.244.0.9", &replace));
+        let wrapped = [
+            "add element inet policyc s { 10.244.0.2, 10.244.0.3,",
+            "\t\t10.244.0.9 }",
+        ];
+        assert!(carries(Kind::PodAdded, "10.244.0.9", &wrapped));
+        assert!(!carries(Kind::PodAdded, "10.244.0.9", &delta));
     }
 }
