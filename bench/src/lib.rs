@@ -9,6 +9,8 @@
 
 pub mod agent;
 pub mod clusters;
+pub mod compile;
+pub mod dataplane;
 pub mod gen;
 pub mod report;
 
@@ -23,7 +25,12 @@ use report::{Ctx, Section};
 pub type Run = fn(&Ctx) -> Result<Section>;
 
 /// The sections, in report order: name for `--only`, and the function that measures it.
-pub const SECTIONS: &[(&str, Run)] = &[("clusters", clusters::run), ("agent", agent::run)];
+pub const SECTIONS: &[(&str, Run)] = &[
+    ("clusters", clusters::run),
+    ("compile", compile::run),
+    ("dataplane", dataplane::run),
+    ("agent", agent::run),
+];
 
 #[derive(clap::Parser, Debug)]
 #[command(about = "Benchmarks of policyc; writes BENCHMARKS.md")]

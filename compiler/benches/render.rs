@@ -1,10 +1,12 @@
 //! Render time for the size (10,000 pods, 2,000 policies, 100 namespaces, 50 nodes;
-//! one node rendered), the size of the result, and the cost of the text, JSON and delta steps.
+//! one node rendered), the size of the result, and the cost of each step of the agent's
+//! per-change path (snapshot, render, delta, JSON) for the three incremental changes.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use policyc_compiler::nft::{render, RenderOptions};
+use policyc_compiler::Cluster;
 
 #[path = "../tests/common/synth.rs"]
 mod synth;
@@ -35,17 +37,35 @@ fn bench(c: &mut Criterion) {
     g.bench_function("replace json", |b| {
         b.iter(|| black_box(&rs).replace().json_text().len())
     });
-    let mut moved = cluster.clone();
-    let i = moved
-        .pods
-        .iter()
-        .position(|p| p.node_name.as_deref() == Some("node-7"))
-        .unwrap();
-    moved.pods.remove(i);
-    let next = render(&moved, &opts);
-    g.bench_function("update_from (one pod gone)", |b| {
-        b.iter(|| black_box(&next).update_from(&rs))
+    // The agent's snapshot: every stored projection cloned into a fresh, sorted Cluster.
+    g.bench_function("snapshot (clone + Cluster::new)", |b| {
+        b.iter(|| {
+            Cluster::new(
+                cluster.namespaces.values().cloned(),
+                cluster.pods.iter().cloned(),
+                cluster.policies.iter().cloned(),
+                cluster.nodes.values().cloned(),
+            )
+        })
     });
+    for change in synth::Change::ALL {
+        let after = synth::changed(&cluster, "node-7", change);
+        let next = render(&after, &opts);
+        let delta = next.update_from(&rs);
+        eprintln!(
+            "{}: {} commands, script {} bytes, JSON {} bytes",
+            change.name(),
+            delta.commands.len(),
+            delta.script.len(),
+            delta.json_text().len()
+        );
+        g.bench_function(format!("update_from ({})", change.name()), |b| {
+            b.iter(|| black_box(&next).update_from(&rs))
+        });
+        g.bench_function(format!("delta json ({})", change.name()), |b| {
+            b.iter(|| black_box(&delta).json_text().len())
+        });
+    }
     g.finish();
 }
 

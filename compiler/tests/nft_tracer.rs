@@ -8,8 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use policyc_compiler::eval::{Endpoint, Engine};
 use policyc_compiler::model::{ContainerPort, Labels, Namespace, Node};
+use policyc_compiler::nft::ir::{Action, Chain, Element, Match, Rule as IrRule, Verdict};
 use policyc_compiler::nft::tracer::trace_connection;
-use policyc_compiler::nft::{render, RenderOptions, Ruleset};
+use policyc_compiler::nft::{render, RenderOptions, Ruleset, UnprogrammedPods};
 use policyc_compiler::policy::{IpBlock, NamespaceMatch, Peer, PortMatch, Rule};
 use policyc_compiler::selector::{Operator, Requirement, Selector};
 use policyc_compiler::{Cluster, Family, Pod, Policy, Protocol};
@@ -26,6 +27,22 @@ fn node_ips(n: usize) -> Vec<IpAddr> {
 }
 
 const EXTERNAL: [&str; 2] = ["198.19.0.99", "fd00:198:19::99"];
+
+/// Node `n`'s pod CIDRs, which hold every pod address the generator gives its pods.
+fn pod_cidrs(n: usize) -> Vec<IpNet> {
+    vec![
+        format!("10.244.{n}.0/24").parse().unwrap(),
+        format!("fd00:10:244:{n}::/64").parse().unwrap(),
+    ]
+}
+
+/// Addresses in node `n`'s pod CIDRs that no generated pod has: pods the API does not show yet.
+fn strays(n: usize) -> Vec<IpAddr> {
+    vec![
+        format!("10.244.{n}.250").parse().unwrap(),
+        format!("fd00:10:244:{n}::250").parse().unwrap(),
+    ]
+}
 
 /// Ports every pair is checked on: each named or numeric port the generator can produce, plus
 /// ports just outside them.
@@ -341,7 +358,7 @@ fn build(ns_labels: &[Labels], pods: &[PodSpec], policies: &[PolicySpec]) -> Clu
     let nodes = (0..NODES).map(|n| Node {
         name: format!("node-{n}"),
         addresses: node_ips(n),
-        pod_cidrs: vec![],
+        pod_cidrs: pod_cidrs(n),
     });
     Cluster::new(namespaces, pods, policies, nodes)
 }
@@ -356,21 +373,61 @@ fn endpoints(engine: &Engine<'_>) -> Vec<Endpoint> {
     }
     let hosts = (0..NODES)
         .flat_map(node_ips)
+        .chain((0..NODES).flat_map(strays))
         .chain(EXTERNAL.iter().map(|s| s.parse().unwrap()));
     out.extend(hosts.map(|ip| engine.endpoint_for_ip(ip)));
     out
 }
 
-fn check(cluster: &Cluster, log_drops: bool) -> Result<(), TestCaseError> {
-    check_on(cluster, log_drops, &PORTS)
+fn check(cluster: &Cluster, log_drops: bool, unprogrammed: UnprogrammedPods) -> Result<(), TestCaseError> {
+    check_on(cluster, log_drops, unprogrammed, &PORTS)
 }
 
-fn check_on(cluster: &Cluster, log_drops: bool, ports: &[(u16, Protocol)]) -> Result<(), TestCaseError> {
+/// The node whose pod CIDRs hold `ep`, when no pod of the cluster has its address.
+fn stray_node(cluster: &Cluster, ep: &Endpoint) -> Option<usize> {
+    let known = cluster.pods.iter().any(|p| p.ips.contains(&ep.ip));
+    (!known)
+        .then(|| (0..NODES).find(|&n| pod_cidrs(n).iter().any(|c| c.contains(&ep.ip))))
+        .flatten()
+}
+
+/// What the NetworkPolicy API says (the oracle) and, with `UnprogrammedPods::Drop`, the option's
+/// own contract, stated independently of the ruleset: a stray address's traffic is dropped both
+/// ways, except from its own node (node-to-pod leaves through OUTPUT, which is never filtered).
+fn expected(
+    engine: &Engine<'_>,
+    unprogrammed: UnprogrammedPods,
+    src: &Endpoint,
+    dst: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+) -> bool {
+    let allowed = engine.allowed(src, dst, protocol, port);
+    if unprogrammed == UnprogrammedPods::Allow {
+        return allowed;
+    }
+    let cluster = engine.cluster;
+    if stray_node(cluster, src).is_some() {
+        return false;
+    }
+    match stray_node(cluster, dst) {
+        Some(n) => allowed && node_ips(n).contains(&src.ip),
+        None => allowed,
+    }
+}
+
+fn check_on(
+    cluster: &Cluster,
+    log_drops: bool,
+    unprogrammed: UnprogrammedPods,
+    ports: &[(u16, Protocol)],
+) -> Result<(), TestCaseError> {
     let rulesets: BTreeMap<String, Ruleset> = (0..NODES)
         .map(|n| {
             let node = format!("node-{n}");
             let mut opts = RenderOptions::new(&node);
             opts.log_drops = log_drops;
+            opts.unprogrammed_pods = unprogrammed;
             (node, render(cluster, &opts))
         })
         .collect();
@@ -382,7 +439,7 @@ fn check_on(cluster: &Cluster, log_drops: bool, ports: &[(u16, Protocol)]) -> Re
                 continue;
             }
             for &(port, protocol) in ports {
-                let want = engine.allowed(src, dst, protocol, port);
+                let want = expected(&engine, unprogrammed, src, dst, protocol, port);
                 let got = trace_connection(cluster, &rulesets, src, dst, protocol, port);
                 if want != got.allowed {
                     let name = |e: &Endpoint| match e.pod {
@@ -394,7 +451,7 @@ fn check_on(cluster: &Cluster, log_drops: bool, ports: &[(u16, Protocol)]) -> Re
                         .map(|(n, r)| format!("# {n}\n{}", r.text()))
                         .collect();
                     return Err(TestCaseError::fail(format!(
-                        "{} -> {} {port}/{protocol}: oracle {want}, tracer {}\n{:#?}\n{:#?}\n{}",
+                        "{} -> {} {port}/{protocol}: expected {want}, tracer {}\n{:#?}\n{:#?}\n{}",
                         name(src),
                         name(dst),
                         got.allowed,
@@ -418,9 +475,11 @@ proptest! {
         pods in prop::collection::vec(pod(), 2..8),
         policies in prop::collection::vec(policy(), 1..5),
         log_drops in prop::bool::weighted(0.2),
+        drop_unprogrammed in prop::bool::weighted(0.3),
     ) {
         let cluster = build(&ns_labels, &pods, &policies);
-        check(&cluster, log_drops)?;
+        let unprogrammed = if drop_unprogrammed { UnprogrammedPods::Drop } else { UnprogrammedPods::Allow };
+        check(&cluster, log_drops, unprogrammed)?;
     }
 }
 
@@ -542,7 +601,7 @@ spec:
     ];
     extra.extend(EXTERNAL);
     for log_drops in [false, true] {
-        check_on(&cluster, log_drops, &ports).unwrap();
+        check_on(&cluster, log_drops, UnprogrammedPods::Allow, &ports).unwrap();
     }
     // Outside addresses at the excepts' edges, against the server (both families).
     let rulesets: BTreeMap<String, Ruleset> = ["node-0", "node-1"]
@@ -606,6 +665,72 @@ fn apply(prev: &Ruleset, tx: &policyc_compiler::nft::Transaction) -> Result<Rule
                 }
             }
             Command::Define(r) => rs = r.clone(),
+            Command::AddChain { name, base, .. } => {
+                if rs.chains.iter().any(|c| c.name == *name) {
+                    return Err(format!("adding chain {name}: exists"));
+                }
+                rs.chains.push(Chain {
+                    name: name.clone(),
+                    base: *base,
+                    rules: vec![],
+                });
+            }
+            Command::FlushChain { chain, .. } => {
+                find_chain(&mut rs, chain)?.rules.clear();
+            }
+            Command::AddRules { chain, rules, .. } => {
+                for r in rules {
+                    for set in rule_sets(r) {
+                        if rs.set(&set).is_none() {
+                            return Err(format!("rule in {chain} uses {set}: no such set"));
+                        }
+                    }
+                }
+                find_chain(&mut rs, chain)?.rules.extend(rules.iter().cloned());
+            }
+            Command::DeleteChain { chain, .. } => {
+                let used = rs.sets.iter().any(|s| {
+                    s.elements.iter().any(|e| {
+                        matches!(e, Element::Verdict(_, Verdict::Jump(t) | Verdict::Goto(t)) if t == chain)
+                    })
+                });
+                if used {
+                    return Err(format!("deleting chain {chain}: a map still jumps to it"));
+                }
+                if !find_chain(&mut rs, chain)?.rules.is_empty() {
+                    return Err(format!("deleting chain {chain}: not empty"));
+                }
+                rs.chains.retain(|c| c.name != *chain);
+            }
+            Command::AddSet { set, .. } => {
+                if rs.set(&set.name).is_some() {
+                    return Err(format!("adding set {}: exists", set.name));
+                }
+                for e in &set.elements {
+                    if let Element::Verdict(_, Verdict::Jump(t) | Verdict::Goto(t)) = e {
+                        if rs.chain(t).is_none() {
+                            return Err(format!("{} jumps to {t}: no such chain", set.name));
+                        }
+                    }
+                }
+                let at = rs.sets.partition_point(|s| s.name < set.name);
+                rs.sets.insert(at, set.clone());
+            }
+            Command::DeleteSet { set, .. } => {
+                let used = rs
+                    .chains
+                    .iter()
+                    .flat_map(|c| &c.rules)
+                    .any(|r| rule_sets(r).contains(&set.name));
+                if used {
+                    return Err(format!("deleting set {}: a rule still uses it", set.name));
+                }
+                let before = rs.sets.len();
+                rs.sets.retain(|s| s.name != set.name);
+                if rs.sets.len() == before {
+                    return Err(format!("deleting set {}: not there", set.name));
+                }
+            }
             Command::DeleteElements { set, elements, .. } => {
                 let s = rs
                     .sets
@@ -632,10 +757,43 @@ fn apply(prev: &Ruleset, tx: &policyc_compiler::nft::Transaction) -> Result<Rule
                     }
                     s.elements.insert(e.clone());
                 }
+                for e in elements {
+                    if let Element::Verdict(_, Verdict::Jump(t) | Verdict::Goto(t)) = e {
+                        if rs.chain(t).is_none() {
+                            return Err(format!("{} jumps to {t}: no such chain", set.name));
+                        }
+                    }
+                }
             }
         }
     }
+    // The kernel keeps chains in creation order; the IR keeps base chains first, then by name.
+    rs.chains
+        .sort_by(|a, b| (a.base.is_none(), &a.name).cmp(&(b.base.is_none(), &b.name)));
     Ok(rs)
+}
+
+fn find_chain<'r>(rs: &'r mut Ruleset, name: &str) -> Result<&'r mut Chain, String> {
+    rs.chains
+        .iter_mut()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("no such chain {name}"))
+}
+
+/// The named sets and maps a rule refers to.
+fn rule_sets(r: &IrRule) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .matches
+        .iter()
+        .filter_map(|m| match m {
+            Match::AddrInSet { set, .. } | Match::AddrProtoPortInSet { set, .. } => Some(set.clone()),
+            _ => None,
+        })
+        .collect();
+    if let Action::Vmap { map, .. } = &r.action {
+        out.push(map.clone());
+    }
+    out
 }
 
 #[derive(Clone, Debug)]
@@ -659,15 +817,18 @@ fn change() -> impl Strategy<Value = Change> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-    /// `update_from` turns the old ruleset into the new one exactly, using element commands
-    /// alone whenever the chains and set declarations are unchanged.
+    /// `update_from` turns the old ruleset into the new one exactly, in place (no full
+    /// replacement) whenever no chain or set is redeclared under its name, and touching only
+    /// the chains and sets that differ.
     #[test]
     fn deltas_reach_the_new_ruleset(
         ns_labels in prop::collection::vec(labels(), NAMESPACES.len()),
         pods in prop::collection::vec(pod(), 2..8),
         policies in prop::collection::vec(policy(), 1..5),
         changes in prop::collection::vec(change(), 1..3),
+        policy_changes in prop::collection::vec((0..5usize, prop::option::of(policy())), 0..2),
         log_drops in any::<bool>(),
+        drop_unprogrammed in any::<bool>(),
     ) {
         let mut after = pods.clone();
         for ch in changes {
@@ -679,19 +840,44 @@ proptest! {
                 _ => {}
             }
         }
-        let (c0, c1) = (build(&ns_labels, &pods, &policies), build(&ns_labels, &after, &policies));
+        // A policy replaced (Some) or removed (None), or one more when the index is past the end.
+        let mut after_policies = policies.clone();
+        for (i, p) in policy_changes {
+            match (i < after_policies.len(), p) {
+                (true, Some(p)) => after_policies[i] = p,
+                (true, None) => { after_policies.remove(i); }
+                (false, Some(p)) => after_policies.push(p),
+                (false, None) => {}
+            }
+        }
+        let (c0, c1) = (build(&ns_labels, &pods, &policies), build(&ns_labels, &after, &after_policies));
         for n in 0..NODES {
             let mut opts = RenderOptions::new(format!("node-{n}"));
             opts.log_drops = log_drops;
+            if drop_unprogrammed {
+                opts.unprogrammed_pods = UnprogrammedPods::Drop;
+            }
             let (r0, r1) = (render(&c0, &opts), render(&c1, &opts));
             let tx = r1.update_from(&r0);
             prop_assert_eq!(tx.is_empty(), r0 == r1);
             let got = apply(&r0, &tx).map_err(TestCaseError::fail)?;
             prop_assert_eq!(&got, &r1);
-            let define = tx.commands.iter().any(|c| matches!(c, policyc_compiler::nft::Command::Define(_)));
-            let same_shape = r0.chains == r1.chains
-                && r0.sets.iter().map(|s| (&s.name, s.kind)).eq(r1.sets.iter().map(|s| (&s.name, s.kind)));
-            prop_assert_eq!(define, !same_shape && r0 != r1);
+            use policyc_compiler::nft::Command;
+            let define = tx.commands.iter().any(|c| matches!(c, Command::Define(_)));
+            let redeclared = r1.sets.iter().any(|s| {
+                r0.set(&s.name).is_some_and(|o| (o.kind, &o.comment) != (s.kind, &s.comment))
+            }) || r1.chains.iter().any(|c| r0.chain(&c.name).is_some_and(|o| o.base != c.base));
+            prop_assert_eq!(define, redeclared);
+            if !define {
+                // Only what differs is touched: no chain refilled with the rules it had.
+                for c in &tx.commands {
+                    if let Command::FlushChain { chain, .. } = c {
+                        let (old, new) = (r0.chain(chain), r1.chain(chain));
+                        prop_assert!(old.is_some());
+                        prop_assert!(new.is_none_or(|n| Some(n) != old), "{} flushed but unchanged", chain);
+                    }
+                }
+            }
         }
     }
 }

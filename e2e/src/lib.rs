@@ -7,6 +7,7 @@
 //! their process is gone.
 
 pub mod apiserver;
+pub mod dataplane;
 pub mod demo;
 pub mod harness;
 pub mod manifest;

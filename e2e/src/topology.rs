@@ -317,6 +317,40 @@ impl Network {
         })
     }
 
+    /// An IPv4-only pod namespace on `node` with address `ip/prefix` (inside the node's pod CIDR,
+    /// which may be wider than the bridge's /24, as a flannel /22 lease is), default route via
+    /// the bridge.
+    pub fn add_pod_v4(&mut self, node: usize, ip: Ipv4Addr, prefix: u8, label: &str) -> Result<PodNet> {
+        let ns = Netns::create(&format!("{}-p-{label}", self.run_id))?;
+        let p = ns.name.as_str();
+        let n = self.nodes[node].ns.name.as_str();
+        self.veth_seq += 1;
+        let host_veth = format!("veth{}", self.veth_seq);
+        sh::ip(
+            n,
+            &[
+                "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", p,
+            ],
+        )?;
+        sh::ip(
+            n,
+            &["link", "set", &host_veth, "master", self.kind.bridge(), "up"],
+        )?;
+        sh::ip(p, &["addr", "add", &format!("{ip}/{prefix}"), "dev", "eth0"])?;
+        sh::ip(p, &["link", "set", "eth0", "up"])?;
+        let gw = format!("10.244.{node}.1");
+        sh::ip(
+            p,
+            &["route", "add", "default", "via", &gw, "dev", "eth0", "onlink"],
+        )?;
+        Ok(PodNet {
+            node,
+            ns,
+            ips: vec![IpAddr::V4(ip)],
+            host_veth,
+        })
+    }
+
     /// Installs the emulated kube-proxy table on every node: `vip:port` DNATed to `backend`, in
     /// prerouting (pod traffic) and output (node traffic), at priority dstnat as kube-proxy does
     /// (written -100 in output: nft 1.0.6 accepts the name `dstnat` only in prerouting).

@@ -198,7 +198,7 @@ impl<T: Projection> Store<T> {
         self.items.values()
     }
 
-    fn change(&mut self, change: Change<T>) -> bool {
+    pub fn change(&mut self, change: Change<T>) -> bool {
         match change {
             Change::Apply(o) => self.apply(o),
             Change::Delete(k) => self.delete(&k),
@@ -207,12 +207,42 @@ impl<T: Projection> Store<T> {
     }
 }
 
+/// The stores, and the [`Cluster`] they make, kept up to date change by change: a snapshot is a
+/// borrow, not a copy of every object (cloning and sorting 10,000 pods took longer than
+/// rendering them).
 #[derive(Clone, Debug, Default)]
 pub struct Index {
     pub namespaces: Store<Namespace>,
     pub pods: Store<Pod>,
     pub policies: Store<PolicyEntry>,
     pub nodes: Store<Node>,
+    cluster: Cluster,
+}
+
+/// A borrowed [`Cluster`]: derefs to it, and `.clone()` gives an owned copy. A wrapper rather
+/// than `&Cluster` so that callers written for an owned snapshot (`render(&idx.snapshot())`)
+/// keep working unchanged.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot<'a>(&'a Cluster);
+
+impl std::ops::Deref for Snapshot<'_> {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        self.0
+    }
+}
+
+/// Where `(namespace, name)` is, or would go, in a list sorted that way.
+fn position<T>(items: &[T], key: &Key, of: impl Fn(&T) -> (&str, &str)) -> Result<usize, usize> {
+    items.binary_search_by(|x| of(x).cmp(&(key.namespace.as_str(), key.name.as_str())))
+}
+
+fn pod_key(p: &Pod) -> (&str, &str) {
+    (&p.namespace, &p.name)
+}
+
+fn policy_key(p: &Policy) -> (&str, &str) {
+    (&p.namespace, &p.name)
 }
 
 impl Index {
@@ -224,14 +254,132 @@ impl Index {
     /// logged here (once per change, not once per sync).
     pub fn update(&mut self, update: Update) -> bool {
         match update {
-            Update::Namespace(c) => self.namespaces.change(c),
-            Update::Pod(c) => self.pods.change(c),
+            Update::Namespace(Change::Apply(ns)) => {
+                let changed = self.namespaces.apply(ns.clone());
+                if changed {
+                    self.cluster.namespaces.insert(ns.name.clone(), ns);
+                }
+                changed
+            }
+            Update::Namespace(Change::Delete(key)) => {
+                let changed = self.namespaces.delete(&key);
+                if changed {
+                    self.cluster.namespaces.remove(&key.name);
+                    self.fix_implicit(&key.name);
+                }
+                changed
+            }
+            Update::Pod(Change::Apply(pod)) => {
+                let changed = self.pods.apply(pod.clone());
+                if changed {
+                    let ns = pod.namespace.clone();
+                    match position(&self.cluster.pods, &Projection::key(&pod), pod_key) {
+                        Ok(i) => self.cluster.pods[i] = pod,
+                        Err(i) => self.cluster.pods.insert(i, pod),
+                    }
+                    self.fix_implicit(&ns);
+                }
+                changed
+            }
+            Update::Pod(Change::Delete(key)) => {
+                let changed = self.pods.delete(&key);
+                if changed {
+                    if let Ok(i) = position(&self.cluster.pods, &key, pod_key) {
+                        self.cluster.pods.remove(i);
+                    }
+                    self.fix_implicit(&key.namespace);
+                }
+                changed
+            }
             Update::Policy(c) => {
                 log_new_diagnostics(&self.policies, &c);
-                self.policies.change(c)
+                match c {
+                    Change::Apply(entry) => {
+                        let changed = self.policies.apply(entry.clone());
+                        if changed {
+                            let key = entry.key();
+                            let policy = entry.policy;
+                            match position(&self.cluster.policies, &key, policy_key) {
+                                Ok(i) => self.cluster.policies[i] = policy,
+                                Err(i) => self.cluster.policies.insert(i, policy),
+                            }
+                            self.fix_implicit(&key.namespace);
+                        }
+                        changed
+                    }
+                    Change::Delete(key) => {
+                        let changed = self.policies.delete(&key);
+                        if changed {
+                            if let Ok(i) = position(&self.cluster.policies, &key, policy_key) {
+                                self.cluster.policies.remove(i);
+                            }
+                            self.fix_implicit(&key.namespace);
+                        }
+                        changed
+                    }
+                    reset => self.reset(|idx| idx.policies.change(reset)),
+                }
             }
-            Update::Node(c) => self.nodes.change(c),
+            Update::Node(Change::Apply(node)) => {
+                let changed = self.nodes.apply(node.clone());
+                if changed {
+                    self.cluster.nodes.insert(node.name.clone(), node);
+                }
+                changed
+            }
+            Update::Node(Change::Delete(key)) => {
+                let changed = self.nodes.delete(&key);
+                if changed {
+                    self.cluster.nodes.remove(&key.name);
+                }
+                changed
+            }
+            // A (re)list: rare, so the snapshot is simply rebuilt.
+            Update::Namespace(reset) => self.reset(|idx| idx.namespaces.change(reset)),
+            Update::Pod(reset) => self.reset(|idx| idx.pods.change(reset)),
+            Update::Node(reset) => self.reset(|idx| idx.nodes.change(reset)),
         }
+    }
+
+    fn reset(&mut self, change: impl FnOnce(&mut Index) -> bool) -> bool {
+        let changed = change(self);
+        if changed {
+            self.cluster = self.rebuilt();
+        }
+        changed
+    }
+
+    /// Keeps the namespace `name` in the snapshot as [`Cluster::new`] would: the stored object if
+    /// there is one, else an implicit one while a pod or policy names it, else none.
+    fn fix_implicit(&mut self, name: &str) {
+        if self.namespaces.get(&Key::cluster(name)).is_some() {
+            return;
+        }
+        let c = &self.cluster;
+        let in_ns = |ns: &str| ns == name;
+        let start = c.pods.partition_point(|p| p.namespace.as_str() < name);
+        let referenced = c.pods.get(start).is_some_and(|p| in_ns(&p.namespace)) || {
+            let start = c.policies.partition_point(|p| p.namespace.as_str() < name);
+            c.policies.get(start).is_some_and(|p| in_ns(&p.namespace))
+        };
+        if referenced {
+            self.cluster
+                .namespaces
+                .entry(name.to_string())
+                .or_insert_with(|| Namespace::new(name, Default::default(), true));
+        } else {
+            self.cluster.namespaces.remove(name);
+        }
+    }
+
+    /// The snapshot built from scratch out of the stores.
+    pub fn rebuilt(&self) -> Cluster {
+        Cluster::new(
+            self.namespaces.values().cloned(),
+            self.pods.values().cloned(),
+            self.policies.values().map(|p| p.policy.clone()),
+            self.nodes.values().cloned(),
+        )
     }
 
     /// True once every watched kind has completed its initial list.
@@ -263,13 +411,9 @@ impl Index {
             .count()
     }
 
-    pub fn snapshot(&self) -> Cluster {
-        Cluster::new(
-            self.namespaces.values().cloned(),
-            self.pods.values().cloned(),
-            self.policies.values().map(|p| p.policy.clone()),
-            self.nodes.values().cloned(),
-        )
+    /// The current cluster (equal to [`Index::rebuilt`], maintained incrementally), borrowed.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot(&self.cluster)
     }
 }
 

@@ -12,7 +12,9 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use nftables::expr::{self, Expression, NamedExpression, Payload, PayloadField};
-use nftables::schema::{self, NfCmd, NfListObject, NfObject, Nftables, SetFlag, SetType, SetTypeValue};
+use nftables::schema::{
+    self, FlushObject, NfCmd, NfListObject, NfObject, Nftables, SetFlag, SetType, SetTypeValue,
+};
 use nftables::stmt::{self, JumpTarget, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
@@ -113,6 +115,13 @@ fn match_stmt(m: &Match) -> Statement<'static> {
                 payload("th", "dport"),
             ])),
             set_ref(set),
+        ),
+        Match::SaddrLocal => eq(
+            Expression::Named(NamedExpression::Fib(expr::Fib {
+                result: expr::FibResult::Type,
+                flags: HashSet::from([expr::FibFlag::Saddr]),
+            })),
+            Expression::String(s("local")),
         ),
     }
 }
@@ -257,50 +266,57 @@ fn table_object(table: &str) -> NfListObject<'static> {
     })
 }
 
-fn define(rs: &Ruleset, out: &mut Vec<NfObject<'static>>) {
-    out.push(NfObject::CmdObject(NfCmd::Add(table_object(&rs.table))));
-    for c in &rs.chains {
-        let base = c.base.as_ref();
-        out.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Chain(
-            schema::Chain {
+fn chain_object(table: &str, name: &str, base: Option<&BaseChain>) -> schema::Chain<'static> {
+    schema::Chain {
+        family: NfFamily::INet,
+        table: s(table),
+        name: s(name),
+        newname: None,
+        handle: None,
+        _type: base.map(|_| NfChainType::Filter),
+        hook: base.map(|b| match b.hook {
+            Hook::Forward => NfHook::Forward,
+            Hook::Input => NfHook::Input,
+        }),
+        prio: base.map(|b| b.priority),
+        dev: None,
+        policy: base.map(|_| NfChainPolicy::Accept),
+    }
+}
+
+fn add_rules(table: &str, chain: &str, rules: &[Rule], out: &mut Vec<NfObject<'static>>) {
+    for r in rules {
+        out.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Rule(
+            schema::Rule {
                 family: NfFamily::INet,
-                table: s(rs.table.as_str()),
-                name: s(c.name.as_str()),
-                newname: None,
+                table: s(table),
+                chain: s(chain),
+                expr: Cow::Owned(rule_stmts(r)),
                 handle: None,
-                _type: base.map(|_| NfChainType::Filter),
-                hook: base.map(|b| match b.hook {
-                    Hook::Forward => NfHook::Forward,
-                    Hook::Input => NfHook::Input,
-                }),
-                prio: base.map(|b| b.priority),
-                dev: None,
-                policy: base.map(|_| NfChainPolicy::Accept),
+                index: None,
+                comment: r.comment.clone().map(Cow::Owned),
             },
         ))));
     }
-    for set in &rs.sets {
-        let elements: Vec<Element> = set.elements.iter().cloned().collect();
-        out.push(NfObject::CmdObject(NfCmd::Add(set_object(
-            &rs.table,
-            set,
-            Some(&elements),
+}
+
+fn add_set(table: &str, set: &Set) -> NfObject<'static> {
+    let elements: Vec<Element> = set.elements.iter().cloned().collect();
+    NfObject::CmdObject(NfCmd::Add(set_object(table, set, Some(&elements))))
+}
+
+fn define(rs: &Ruleset, out: &mut Vec<NfObject<'static>>) {
+    out.push(NfObject::CmdObject(NfCmd::Add(table_object(&rs.table))));
+    for c in &rs.chains {
+        out.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Chain(
+            chain_object(&rs.table, &c.name, c.base.as_ref()),
         ))));
     }
+    for set in &rs.sets {
+        out.push(add_set(&rs.table, set));
+    }
     for c in &rs.chains {
-        for r in &c.rules {
-            out.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Rule(
-                schema::Rule {
-                    family: NfFamily::INet,
-                    table: s(rs.table.as_str()),
-                    chain: s(c.name.as_str()),
-                    expr: Cow::Owned(rule_stmts(r)),
-                    handle: None,
-                    index: None,
-                    comment: r.comment.clone().map(Cow::Owned),
-                },
-            ))));
-        }
+        add_rules(&rs.table, &c.name, &c.rules, out);
     }
 }
 
@@ -321,6 +337,20 @@ pub(crate) fn transaction_objects(commands: &[Command]) -> Nftables<'static> {
             Command::AddTable(t) => out.push(NfObject::CmdObject(NfCmd::Add(table_object(t)))),
             Command::DeleteTable(t) => out.push(NfObject::CmdObject(NfCmd::Delete(table_object(t)))),
             Command::Define(rs) => define(rs, &mut out),
+            Command::AddChain { table, name, base } => out.push(NfObject::CmdObject(NfCmd::Add(
+                NfListObject::Chain(chain_object(table, name, base.as_ref())),
+            ))),
+            Command::FlushChain { table, chain } => out.push(NfObject::CmdObject(NfCmd::Flush(
+                FlushObject::Chain(chain_object(table, chain, None)),
+            ))),
+            Command::AddRules { table, chain, rules } => add_rules(table, chain, rules, &mut out),
+            Command::DeleteChain { table, chain } => out.push(NfObject::CmdObject(NfCmd::Delete(
+                NfListObject::Chain(chain_object(table, chain, None)),
+            ))),
+            Command::AddSet { table, set } => out.push(add_set(table, set)),
+            Command::DeleteSet { table, set } => {
+                out.push(NfObject::CmdObject(NfCmd::Delete(set_object(table, set, None))))
+            }
             Command::AddElements { table, set, elements } => out.push(NfObject::CmdObject(NfCmd::Add(
                 element_object(table, set, elements),
             ))),

@@ -1,7 +1,7 @@
 //! The nftables ruleset for one node: NetworkPolicy enforced in one private table, `inet policyc`
 //! (nothing else is read or touched), rendered from the [`Cluster`] as a typed IR ([`ir`]) and
 //! written as an `nft -f` script ([`text`]) or nft JSON ([`json`]), applied atomically or as
-//! element deltas ([`update`]), and checkable in memory by a packet tracer ([`tracer`]).
+//! deltas sized by the change ([`update`]), and checkable in memory by a packet tracer ([`tracer`]).
 //!
 //! # Where packets meet the table
 //!
@@ -49,7 +49,9 @@
 //! its text (`ing-3f9a1c2b`, `egr-...`), so adding a pod to an existing group only adds map
 //! elements. Inside these chains "allowed" is `return` (so `forward` goes on to the ingress
 //! check) and the last rule is `drop`. A group's rules are sorted and deduplicated, one per
-//! (peer match, protocol) with the ports in one anonymous interval set (`th dport { 22, 80-90 }`).
+//! (peer match, protocol) with the ports in one anonymous interval set (`th dport { 22, 80-90 }`),
+//! protocol and ports first, so that a packet only pays for the peer set lookup of rules whose
+//! protocol and port it has.
 //! The per-packet cost is two map lookups and the rules of one group (bounded by the rules of the
 //! policies that select that pod), whatever the number of pods or other policies.
 //!
@@ -60,6 +62,19 @@
 //! rule's named port, holding `ip . proto . port` of the peer pods that define it (ingress named
 //! ports resolve on the local pod and become plain `th dport N`). Only sets that this node's
 //! chains use are declared, so their number follows distinct selectors, not pods × policies.
+//!
+//! # Pods the agent has not programmed yet
+//!
+//! A pod's address reaches the maps only once the agent has seen it in the API, so a pod that
+//! starts before that is in no map and passes unpoliced (fail open). With
+//! [`UnprogrammedPods::Drop`], an interval set `pod-cidrs4` (`-6`) holds this node's pod CIDRs
+//! and, after the established/invalid/neighbour-discovery rules, `forward` sends a packet whose
+//! source or destination is in it to `unprogrammed-saddr4` / `unprogrammed-daddr4`, and `input`
+//! one whose source is in it to `unprogrammed-saddr4`. Those chains return for a known local pod
+//! (`@local4`) and, for the source, for the node's own addresses (`fib saddr type local`: the
+//! bridge's `10.244.1.1` and flannel.1's `10.244.1.0` are inside the CIDR and talk to
+//! themselves over `lo`), and drop everything else. Node-to-pod traffic leaves through OUTPUT
+//! and is never filtered, so kubelet probes keep reaching a new pod.
 //!
 //! With `log_drops`, each group chain ends with a lookup in `ingress-log4` (or `egress-log4`)
 //! that `goto`s the pod's own drop chain, which logs new connections (rate limited) with a prefix
@@ -74,6 +89,8 @@
 //! The workaround, in [`json`]: the map is built with a placeholder value type and the serialized
 //! object's `"map"` field is rewritten to `"verdict"`. Hence [`Transaction::json`] returns
 //! `serde_json::Value`; apply it with `nftables::helper::apply_ruleset_raw(&tx.json_text(), ..)`.
+
+use ipnet::IpNet;
 
 use crate::model::Cluster;
 
@@ -93,6 +110,24 @@ pub struct RenderOptions {
     pub table: String,
     /// Log dropped new connections (rate limited), with a prefix naming the pod.
     pub log_drops: bool,
+    /// Traffic of an address in this node's pod CIDRs that no known pod has (a pod started
+    /// before the agent learnt its IP): passed (the default) or dropped.
+    pub unprogrammed_pods: UnprogrammedPods,
+    /// This node's pod CIDRs for [`UnprogrammedPods::Drop`]; empty means the Node's
+    /// `spec.podCIDRs`.
+    pub pod_cidrs: Vec<IpNet>,
+}
+
+/// What the ruleset does with an address inside this node's pod CIDRs that belongs to no pod it
+/// knows. Whatever the choice, the node's own addresses, node-to-pod traffic, replies of
+/// established connections and IPv6 neighbour discovery pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UnprogrammedPods {
+    /// Fail open: not in any verdict map, so not policed until the agent programs it.
+    #[default]
+    Allow,
+    /// Fail closed: dropped to and from, until the agent programs it.
+    Drop,
 }
 
 impl RenderOptions {
@@ -101,7 +136,21 @@ impl RenderOptions {
             node: node.into(),
             table: DEFAULT_TABLE.to_string(),
             log_drops: false,
+            unprogrammed_pods: UnprogrammedPods::Allow,
+            pod_cidrs: Vec::new(),
         }
+    }
+
+    /// The pod CIDRs that [`UnprogrammedPods::Drop`] guards: the override, else the Node's.
+    pub fn node_pod_cidrs(&self, cluster: &Cluster) -> Vec<IpNet> {
+        if !self.pod_cidrs.is_empty() {
+            return self.pod_cidrs.clone();
+        }
+        cluster
+            .nodes
+            .get(&self.node)
+            .map(|n| n.pod_cidrs.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -144,6 +193,39 @@ pub enum Command {
     DeleteTable(String),
     /// The full table definition.
     Define(Ruleset),
+    /// `add chain`: a regular chain empty, a base chain with its hook; rules come with
+    /// [`Command::AddRules`].
+    AddChain {
+        table: String,
+        name: String,
+        base: Option<ir::BaseChain>,
+    },
+    /// Removes every rule of a chain.
+    FlushChain {
+        table: String,
+        chain: String,
+    },
+    /// Appends rules to a chain, in order.
+    AddRules {
+        table: String,
+        chain: String,
+        rules: Vec<ir::Rule>,
+    },
+    /// Deletes a chain, which must be empty and unreferenced by then.
+    DeleteChain {
+        table: String,
+        chain: String,
+    },
+    /// A new set or map with its elements.
+    AddSet {
+        table: String,
+        set: ir::Set,
+    },
+    /// Deletes a set or map (the declaration says which), unreferenced by then.
+    DeleteSet {
+        table: String,
+        set: ir::Set,
+    },
     AddElements {
         table: String,
         set: ir::Set,
@@ -155,6 +237,19 @@ pub enum Command {
         set: ir::Set,
         elements: Vec<ir::Element>,
     },
+}
+
+/// What a transaction asks of the kernel, to show that a delta follows the change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxSize {
+    /// nft commands, one per JSON object (`add rule` counts once per rule).
+    pub commands: usize,
+    /// Rules added.
+    pub rules: usize,
+    /// Set and map elements added or deleted.
+    pub elements: usize,
+    /// Bytes of the `nft -f` script.
+    pub bytes: usize,
 }
 
 /// One nft transaction (all or nothing), as an `nft -f` script and as nft JSON.
@@ -173,6 +268,36 @@ impl Transaction {
 
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
+    }
+
+    pub fn size(&self) -> TxSize {
+        let mut size = TxSize {
+            bytes: self.script.len(),
+            ..TxSize::default()
+        };
+        for c in &self.commands {
+            let (commands, rules, elements) = match c {
+                Command::Define(rs) => {
+                    let st = rs.stats();
+                    (1 + st.chains + st.sets + st.rules, st.rules, st.elements)
+                }
+                Command::AddRules { rules, .. } => (rules.len(), rules.len(), 0),
+                Command::AddSet { set, .. } => (1, 0, set.elements.len()),
+                Command::AddElements { elements, .. } | Command::DeleteElements { elements, .. } => {
+                    (1, 0, elements.len())
+                }
+                Command::AddTable(_)
+                | Command::DeleteTable(_)
+                | Command::AddChain { .. }
+                | Command::FlushChain { .. }
+                | Command::DeleteChain { .. }
+                | Command::DeleteSet { .. } => (1, 0, 0),
+            };
+            size.commands += commands;
+            size.rules += rules;
+            size.elements += elements;
+        }
+        size
     }
 
     /// The transaction as nft JSON (`{"nftables": [...]}`), for `nft -j -f`.
@@ -200,8 +325,10 @@ impl Ruleset {
         ])
     }
 
-    /// The smallest transaction that turns `previous` (what the kernel has) into `self`: element
-    /// updates when only sets and maps changed, else a full atomic replacement; empty if equal.
+    /// The transaction that turns `previous` (what the kernel has) into `self`, sized by the
+    /// difference: element updates, new and deleted sets and chains, refilled chains (see
+    /// [`update`]); a full atomic replacement only when the table cannot be changed in place
+    /// (another table name, a chain or set redeclared under its name); empty if equal.
     pub fn update_from(&self, previous: &Ruleset) -> Transaction {
         update::update_from(self, previous)
     }

@@ -33,6 +33,7 @@ pub fn match_text(m: &Match) -> String {
             ip_proto(*family),
             field.as_str()
         ),
+        Match::SaddrLocal => "fib saddr type local".into(),
     }
 }
 
@@ -149,6 +150,12 @@ pub fn is_map(kind: SetKind) -> bool {
 fn write_set(out: &mut String, s: &Set) {
     let word = if is_map(s.kind) { "map" } else { "set" };
     let _ = writeln!(out, "\t{word} {} {{", s.name);
+    write_set_body(out, s);
+    out.push_str("\t}\n");
+}
+
+/// A set's type, flags, comment and elements: the same in a table definition and `add set`.
+fn write_set_body(out: &mut String, s: &Set) {
     let _ = writeln!(out, "\t\ttype {}", set_type_text(s.kind));
     if matches!(s.kind, SetKind::Interval(_)) {
         out.push_str("\t\tflags interval\n");
@@ -167,21 +174,24 @@ fn write_set(out: &mut String, s: &Set) {
         }
         out.push_str("\t\t}\n");
     }
-    out.push_str("\t}\n");
+}
+
+fn priority_text(priority: i32) -> String {
+    if priority == FILTER_PRIORITY {
+        "filter".to_string()
+    } else {
+        priority.to_string()
+    }
 }
 
 fn write_chain(out: &mut String, c: &Chain) {
     let _ = writeln!(out, "\tchain {} {{", c.name);
     if let Some(b) = &c.base {
-        let prio = if b.priority == FILTER_PRIORITY {
-            "filter".to_string()
-        } else {
-            b.priority.to_string()
-        };
         let _ = writeln!(
             out,
-            "\t\ttype filter hook {} priority {prio}; policy accept;",
-            b.hook
+            "\t\ttype filter hook {} priority {}; policy accept;",
+            b.hook,
+            priority_text(b.priority)
         );
     }
     for r in &c.rules {
@@ -218,6 +228,36 @@ pub fn elements_command(verb: &str, table: &str, set: &str, elements: &[Element]
     for e in elements {
         let _ = writeln!(out, "\t{},", element_text(e));
     }
+    out.push_str("}\n");
+    out
+}
+
+/// `add chain`: a regular chain empty, a base chain with its hook (and still no rules).
+pub fn add_chain_command(table: &str, name: &str, base: Option<&BaseChain>) -> String {
+    match base {
+        None => format!("add chain inet {table} {name}\n"),
+        Some(b) => format!(
+            "add chain inet {table} {name} {{ type filter hook {} priority {}; policy accept; }}\n",
+            b.hook,
+            priority_text(b.priority)
+        ),
+    }
+}
+
+/// `add rule` for each rule, appended in order.
+pub fn add_rules_command(table: &str, chain: &str, rules: &[Rule]) -> String {
+    let mut out = String::new();
+    for r in rules {
+        let _ = writeln!(out, "add rule inet {table} {chain} {}", rule_text(r));
+    }
+    out
+}
+
+/// `add set` / `add map` with the declaration and elements of the table definition.
+pub fn add_set_command(table: &str, s: &Set) -> String {
+    let word = if is_map(s.kind) { "map" } else { "set" };
+    let mut out = format!("add {word} inet {table} {} {{\n", s.name);
+    write_set_body(&mut out, s);
     out.push_str("}\n");
     out
 }

@@ -1,5 +1,8 @@
 //! A synthetic large cluster for the render benchmark and the apply-time measurement: pods,
-//! policies, namespaces and nodes in the proportions, deterministic (a fixed LCG).
+//! policies, namespaces and nodes in the proportions, deterministic (a fixed LCG), and the
+//! issue's three incremental changes.
+
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -202,4 +205,115 @@ pub fn cluster(size: &Size) -> Cluster {
         })
         .collect();
     Cluster::new(namespaces, pods, policies, nodes)
+}
+
+/// The three incremental changes, each one event's worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A copy of a local pod (same labels, so an existing group) with a fresh address.
+    PodAdded,
+    /// A local pod's `app` label changes to another app's.
+    PodRelabelled,
+    /// A port of a rule of a policy that selects a local pod changes.
+    PolicyChanged,
+}
+
+impl Change {
+    pub const ALL: [Change; 3] = [Change::PodAdded, Change::PodRelabelled, Change::PolicyChanged];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Change::PodAdded => "one pod added",
+            Change::PodRelabelled => "one pod's labels changed",
+            Change::PolicyChanged => "one policy changed",
+        }
+    }
+}
+
+/// `cluster` after `change` on `node`'s share (the node must have at least one pod).
+pub fn changed(cluster: &Cluster, node: &str, change: Change) -> Cluster {
+    let local = |p: &&Pod| p.node_name.as_deref() == Some(node) && !p.ips.is_empty();
+    let first = cluster
+        .pods
+        .iter()
+        .find(local)
+        .expect("a pod on the node")
+        .clone();
+    let mut pods = cluster.pods.clone();
+    let mut policies = cluster.policies.clone();
+    match change {
+        Change::PodAdded => {
+            let max = cluster.pods.iter().filter(local).map(|p| p.ips[0]).max().unwrap();
+            let IpAddr::V4(v4) = max else {
+                unreachable!("synth pods are IPv4")
+            };
+            let mut p = first.clone();
+            p.name = format!("{}-added", p.name);
+            p.ips = vec![IpAddr::V4(Ipv4Addr::from(u32::from(v4) + 1))];
+            pods.push(p);
+        }
+        Change::PodRelabelled => {
+            // The first app whose pods a different set of policies selects, so that the pod
+            // really changes group.
+            let selecting = |labels: &Labels| -> Vec<usize> {
+                (0..cluster.policies.len())
+                    .filter(|&i| {
+                        let pol = &cluster.policies[i];
+                        pol.namespace == first.namespace && pol.pod_selector.matches(labels)
+                    })
+                    .collect()
+            };
+            let before = selecting(&first.labels);
+            let labels = (0..20)
+                .map(|a| {
+                    let mut l = first.labels.clone();
+                    l.insert("app".into(), format!("app-{a}"));
+                    l
+                })
+                .find(|l| selecting(l) != before)
+                .expect("some app label changes the pod's policies");
+            let p = pods
+                .iter_mut()
+                .find(|p| p.name == first.name && p.namespace == first.namespace)
+                .unwrap();
+            p.labels = labels;
+        }
+        Change::PolicyChanged => {
+            let selects_local = |pol: &Policy| {
+                cluster
+                    .pods
+                    .iter()
+                    .filter(local)
+                    .any(|p| p.namespace == pol.namespace && pol.pod_selector.matches(&p.labels))
+            };
+            let pol = policies
+                .iter_mut()
+                .find(|pol| {
+                    selects_local(pol)
+                        && pol.ingress.as_ref().is_some_and(|r| {
+                            r.iter().any(|r| {
+                                r.ports
+                                    .iter()
+                                    .flatten()
+                                    .any(|p| matches!(p, PortMatch::Range { .. }))
+                            })
+                        })
+                })
+                .expect("a policy with a port range selecting a local pod");
+            for rule in pol.ingress.iter_mut().flatten() {
+                for p in rule.ports.iter_mut().flatten() {
+                    if let PortMatch::Range { start, end, .. } = p {
+                        *start += 1;
+                        *end += 1;
+                    }
+                }
+            }
+        }
+    }
+    Cluster::new(
+        cluster.namespaces.values().cloned(),
+        pods,
+        policies,
+        cluster.nodes.values().cloned(),
+    )
 }

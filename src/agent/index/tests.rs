@@ -199,3 +199,47 @@ fn node_heartbeat_projects_equal() {
     assert!(!idx.update(Update::Node(Change::Apply(b))));
     assert_eq!(idx.snapshot().node_addresses("n1").len(), 1);
 }
+
+/// The incrementally kept snapshot is the one built from scratch, whatever the order of
+/// applies, deletes and relists (implicit namespaces coming and going included).
+#[test]
+fn incremental_snapshot_equals_a_rebuilt_one() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let ns = prop_oneof![Just("a"), Just("b"), Just("c")];
+    let op = (0..9usize, ns, 0..3usize, 0..2usize);
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&prop::collection::vec(op, 1..30), |ops| {
+            let mut idx = synced_index();
+            for (kind, ns, n, v) in ops {
+                let name = format!("x{n}");
+                let ip = format!("10.244.0.{}", n + 10);
+                let u = match kind {
+                    0 => Update::Pod(Change::Apply(mk_pod(
+                        ns,
+                        &name,
+                        "n1",
+                        &ip,
+                        &[("v", &v.to_string())],
+                    ))),
+                    1 => Update::Pod(Change::Delete(Key::new(ns, &name))),
+                    2 => Update::Policy(Change::Apply(deny_all(ns))),
+                    3 => Update::Policy(Change::Delete(Key::new(ns, "deny-all"))),
+                    4 => Update::Namespace(Change::Apply(mk_ns(ns, &[("v", &v.to_string())]))),
+                    5 => Update::Namespace(Change::Delete(Key::cluster(ns))),
+                    6 => Update::Node(Change::Apply(mk_node(&format!("n{n}"), &format!("198.18.0.{v}")))),
+                    7 => Update::Node(Change::Delete(Key::cluster(format!("n{n}")))),
+                    _ => Update::Pod(Change::Reset(vec![mk_pod(ns, &name, "n1", &ip, &[])])),
+                };
+                idx.update(u);
+                prop_assert_eq!(&*idx.snapshot(), &idx.rebuilt());
+            }
+            Ok(())
+        })
+        .unwrap();
+}

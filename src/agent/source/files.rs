@@ -153,7 +153,7 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
                 .expect("source running");
             idx.update(u);
         }
-        idx.snapshot()
+        idx.snapshot().clone()
     }
 
     #[tokio::test]
