@@ -7,6 +7,7 @@
 //!                               └──► report::Section (tables + target checks) ──► BENCHMARKS.md
 //! ```
 
+pub mod agent;
 pub mod clusters;
 pub mod compile;
 pub mod dataplane;
@@ -28,6 +29,7 @@ pub const SECTIONS: &[(&str, Run)] = &[
     ("clusters", clusters::run),
     ("compile", compile::run),
     ("dataplane", dataplane::run),
+    ("agent", agent::run),
 ];
 
 #[derive(clap::Parser, Debug)]

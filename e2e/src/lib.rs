@@ -6,6 +6,7 @@
 //! created inside namespaces named `pce2e<pid>x<seq>-*`, removed on drop and swept at start when
 //! their process is gone.
 
+pub mod apiserver;
 pub mod dataplane;
 pub mod demo;
 pub mod harness;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  source (kube watchers | --manifests DIR) ──Update──► index ──Cluster──► nft::render
-//!        └ one task per kind                 sync loop: debounce, wait for every initial list,
+//!        └ one task per kind                 sync loop: bounded frequency, every initial list first,
 //!                                            one transaction per change ──► dataplane (nft -f -)
 //!  http: /healthz /readyz /metrics             └─ applied Ruleset ──► conntrack flusher (--flush-conntrack)
 //! ```
@@ -23,6 +23,7 @@ pub mod conntrack;
 pub mod dataplane;
 pub mod http;
 pub mod index;
+pub mod memory;
 pub mod metrics;
 pub mod source;
 pub mod sync;
@@ -58,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         unready_after_failures,
     } = args;
     init_tracing();
+    memory::limit_arenas();
     if !nft::valid_table_name(&table) {
         anyhow::bail!("invalid --table {table:?}: a letter followed by letters, digits, '_' or '-'");
     }

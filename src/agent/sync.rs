@@ -2,8 +2,11 @@
 //! each burst of changes is compiled and reaches the kernel as exactly one transaction.
 //!
 //! - Nothing is applied before the initial list of every kind (see [`Index::synced`]).
-//! - A burst is coalesced: the loop waits [`Timing::quiet`] after the last event, at most
-//!   [`Timing::max_delay`] after the first, then syncs once.
+//! - Prompt, bounded frequency (kube-proxy's `BoundedFrequencyRunner`): when the loop is idle,
+//!   the first event is synced at once; whatever arrives while a sync runs, or before
+//!   [`Timing::min_interval`] has passed since the last one started, is coalesced into ONE next
+//!   sync. A storm of events thus costs at most one sync per interval, and a lone event waits for
+//!   nothing but its own render and apply.
 //! - The first apply is a full `replace` (it takes over whatever table a previous agent left);
 //!   later ones are deltas against the last ruleset the kernel ACCEPTED. Nothing to do, no call.
 //! - A failed apply leaves the kernel as it was; it is retried with exponential backoff, and the
@@ -24,6 +27,7 @@ use tokio::time::Instant;
 
 use super::dataplane::Dataplane;
 use super::index::{Index, Update};
+use super::memory;
 use super::metrics::Metrics;
 
 /// Compiles snapshots into desired states and transactions. The agent uses [`NftPlanner`]; the
@@ -65,10 +69,9 @@ impl Planner for NftPlanner {
 
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
-    /// Quiet time that ends a burst.
-    pub quiet: Duration,
-    /// Longest a burst may delay a sync.
-    pub max_delay: Duration,
+    /// Least time between the starts of two syncs: bounds the agent's CPU (and nft's) under a
+    /// storm of events without delaying a lone event.
+    pub min_interval: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
 }
@@ -76,8 +79,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            quiet: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
+            min_interval: Duration::from_millis(50),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
         }
@@ -214,66 +216,60 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
         self.health.running.store(true, Ordering::SeqCst);
         let _guard = RunningGuard(self.health.clone());
         let mut dirty = false;
+        // A failed apply is retried at `retry_at`, not earlier: new events wait for the backoff,
+        // since retrying early would hammer a failing nft.
         let mut retry_at: Option<Instant> = None;
         let mut backoff = self.timing.backoff_min;
+        // The earliest start of the next sync.
+        let mut next_allowed = Instant::now();
         loop {
-            // Wait for the first event of a burst, or for the retry of a failed apply.
-            let first = match retry_at {
+            let due = match retry_at {
+                _ if !self.index.synced() => None,
+                Some(at) => Some(at),
+                // Once listed, the first sync happens even if the lists were all empty.
+                None if dirty || self.applied.is_none() => Some(next_allowed),
+                None => None,
+            };
+            let woke = match due {
+                Some(at) if at <= Instant::now() => None,
                 Some(at) => tokio::select! {
                     u = updates.recv() => Some(u),
                     _ = tokio::time::sleep_until(at) => None,
                 },
                 None => Some(updates.recv().await),
             };
-            match first {
-                Some(None) => return,
-                Some(Some(u)) => {
-                    dirty |= self.index.update(u);
-                    if !self.drain_burst(&mut updates, &mut dirty).await {
-                        return;
-                    }
-                    let invalid = self.index.invalid_policies();
-                    self.metrics.invalid_policies.set(invalid as i64);
-                    // New events during a backoff wait for the backoff: retrying early would
-                    // hammer a failing nft.
-                    if retry_at.is_some_and(|at| Instant::now() < at) {
-                        continue;
+            if let Some(first) = woke {
+                let Some(u) = first else { return };
+                dirty |= self.index.update(u);
+                // Everything queued meanwhile (events that came during the last sync) goes into
+                // the same next sync.
+                loop {
+                    match updates.try_recv() {
+                        Ok(u) => dirty |= self.index.update(u),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return,
                     }
                 }
-                None => {}
-            }
-            if !self.index.synced() {
-                tracing::debug!(pending = ?self.index.pending(), "waiting for the initial list");
+                let invalid = self.index.invalid_policies();
+                self.metrics.invalid_policies.set(invalid as i64);
+                if !self.index.synced() {
+                    tracing::debug!(pending = ?self.index.pending(), "waiting for the initial list");
+                }
+                // Back to the top: the sync starts when it is due, taking in what else arrives.
                 continue;
             }
-            if !dirty && retry_at.is_none() {
-                continue;
-            }
+            next_allowed = Instant::now() + self.timing.min_interval;
+            dirty = false;
             match self.sync().await {
                 Ok(()) => {
-                    dirty = false;
                     retry_at = None;
                     backoff = self.timing.backoff_min;
                 }
                 Err(()) => {
-                    dirty = false;
                     retry_at = Some(Instant::now() + backoff);
                     tracing::info!(retry_in = ?backoff, "will retry the apply");
                     backoff = (backoff * 2).min(self.timing.backoff_max);
                 }
-            }
-        }
-    }
-
-    /// Takes every event of the burst that started just now; false if the senders are gone.
-    async fn drain_burst(&mut self, updates: &mut mpsc::Receiver<Update>, dirty: &mut bool) -> bool {
-        let deadline = Instant::now() + self.timing.max_delay;
-        loop {
-            let wait = (Instant::now() + self.timing.quiet).min(deadline);
-            match tokio::time::timeout_at(wait, updates.recv()).await {
-                Ok(Some(u)) => *dirty |= self.index.update(u),
-                Ok(None) => return false,
-                Err(_elapsed) => return true,
             }
         }
     }
@@ -293,6 +289,10 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
         let apply_started = Instant::now();
         let result = self.dataplane.apply(&txn).await;
         let apply_took = apply_started.elapsed();
+        drop(txn);
+        // The transaction's transient heap (for a full replacement: the whole table as commands
+        // and text) is freed by now; hand it back to the kernel instead of keeping it as RSS.
+        memory::trim();
         self.metrics.apply_duration.observe(apply_took.as_secs_f64());
         match result {
             Ok(()) => {

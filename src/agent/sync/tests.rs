@@ -47,6 +47,8 @@ impl Planner for FakePlanner {
 struct FakeDataplane {
     log: Arc<Mutex<Vec<(Instant, String, bool)>>>,
     fail: Arc<AtomicUsize>,
+    /// How long an apply takes (virtual time).
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl FakeDataplane {
@@ -64,6 +66,9 @@ impl FakeDataplane {
     fn fail_next(&self, n: usize) {
         self.fail.store(n, Ordering::SeqCst);
     }
+    fn set_delay(&self, d: Duration) {
+        *self.delay.lock().unwrap() = d;
+    }
 }
 
 impl Dataplane<String> for FakeDataplane {
@@ -76,6 +81,8 @@ impl Dataplane<String> for FakeDataplane {
             .lock()
             .unwrap()
             .push((Instant::now(), txn.clone(), !fail));
+        let delay = *self.delay.lock().unwrap();
+        sleep(delay).await;
         if fail {
             Err(ApplyError::Rejected {
                 status: "exit status: 1".into(),
@@ -187,13 +194,28 @@ async fn first_apply_is_a_replace_then_deltas() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_burst_is_one_transaction() {
+async fn an_empty_cluster_is_applied_once_listed() {
+    let h = start();
+    for u in [
+        Update::Namespace(Change::Reset(vec![])),
+        Update::Pod(Change::Reset(vec![])),
+        Update::Policy(Change::Reset(vec![])),
+        Update::Node(Change::Reset(vec![])),
+    ] {
+        h.send(u).await;
+    }
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(h.dp.calls(), ["replace "]);
+    assert!(h.health.ready());
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_queued_together_are_one_transaction() {
     let h = start();
     h.initial_sync().await;
     sleep(Duration::from_secs(2)).await;
     for i in 0..10 {
         h.send(pod(&format!("p{i}"))).await;
-        sleep(Duration::from_millis(20)).await;
     }
     h.send(Update::Pod(Change::Delete(Key::new("prod", "p0")))).await;
     sleep(Duration::from_secs(2)).await;
@@ -203,22 +225,79 @@ async fn a_burst_is_one_transaction() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_continuous_stream_still_syncs_within_the_max_delay() {
+async fn a_lone_event_is_synced_without_waiting() {
     let h = start();
     h.initial_sync().await;
     sleep(Duration::from_secs(2)).await;
-    let started = Instant::now();
-    for i in 0..60 {
-        h.send(pod(&format!("p{i:02}"))).await;
-        sleep(Duration::from_millis(50)).await;
+    let sent = Instant::now();
+    h.send(pod("b")).await;
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(h.dp.calls(), ["replace a", "update a -> a,b"]);
+    assert_eq!(h.dp.times()[1], sent, "no debounce delay on an idle loop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_during_a_sync_are_coalesced_into_the_next_one() {
+    let h = start();
+    h.initial_sync().await;
+    sleep(Duration::from_secs(2)).await;
+    h.dp.set_delay(Duration::from_millis(200));
+    h.send(pod("b")).await;
+    sleep(Duration::from_millis(10)).await;
+    for name in ["c", "d", "e"] {
+        h.send(pod(name)).await;
+        sleep(Duration::from_millis(30)).await;
     }
-    let calls = h.dp.times();
-    assert!(calls.len() >= 3, "a 3 s stream gave {} applies", calls.len());
-    let first_delta = calls[1] - started;
-    assert!(
-        first_delta <= Duration::from_millis(1100),
-        "first delta after {first_delta:?}"
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        h.dp.calls(),
+        ["replace a", "update a -> a,b", "update a,b -> a,b,c,d,e"]
     );
+    // The next sync starts as soon as the slow one ends (it is longer than the interval).
+    let t = h.dp.times();
+    assert_eq!(t[2] - t[1], Duration::from_millis(200));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_syncs_at_most_once_per_interval_and_never_later() {
+    let h = start();
+    h.initial_sync().await;
+    sleep(Duration::from_secs(2)).await;
+    let interval = Timing::default().min_interval;
+    let mut sent = Vec::new();
+    for i in 0..60 {
+        sent.push(Instant::now());
+        h.send(pod(&format!("p{i:02}"))).await;
+        sleep(Duration::from_millis(10)).await;
+    }
+    sleep(Duration::from_secs(1)).await;
+    let calls = h.dp.calls();
+    let times = h.dp.times();
+    for w in times[1..].windows(2) {
+        assert!(w[1] - w[0] >= interval, "syncs {:?} apart", w[1] - w[0]);
+    }
+    // 600 ms of events: one sync per interval, not one per event.
+    let bound = (Duration::from_millis(600).as_millis() / interval.as_millis()) as usize + 2;
+    assert!(
+        calls.len() - 1 <= bound,
+        "{} syncs for 60 events",
+        calls.len() - 1
+    );
+    // Every event is in a transaction at most one interval after it was sent.
+    for (i, at) in sent.iter().enumerate() {
+        let name = format!("p{i:02}");
+        let applied = calls
+            .iter()
+            .zip(&times)
+            .find(|(c, _)| c.rsplit(" -> ").next().unwrap().split(',').any(|p| p == name))
+            .map(|(_, t)| *t)
+            .unwrap_or_else(|| panic!("{name} never applied: {calls:?}"));
+        assert!(
+            applied - *at <= interval,
+            "{name} applied after {:?}",
+            applied - *at
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -286,8 +365,8 @@ async fn failure_before_the_first_success_is_not_ready() {
     let h = start();
     h.dp.fail_next(1);
     h.initial_sync().await;
-    sleep(Duration::from_millis(150)).await;
-    // The burst ends 100 ms after the last event; the failed apply happened, the retry not yet.
+    sleep(Duration::from_millis(50)).await;
+    // The failed apply happened at once; the retry (after 100 ms) not yet.
     assert_eq!(h.dp.calls(), ["replace a"]);
     assert!(!h.health.ready());
     sleep(Duration::from_secs(2)).await;
@@ -349,7 +428,8 @@ async fn events_during_backoff_are_applied_by_the_retry() {
     sleep(Duration::from_secs(2)).await;
     h.dp.fail_next(1);
     h.send(pod("b")).await;
-    sleep(Duration::from_millis(105)).await;
+    sleep(Duration::from_millis(50)).await;
+    // Within the 100 ms backoff: waits for the retry instead of syncing at once.
     h.send(pod("c")).await;
     sleep(Duration::from_secs(3)).await;
     let calls = h.dp.calls();
