@@ -3,7 +3,7 @@
 #
 # What the binary needs at run time, and nothing else:
 #   - glibc (libc, libm) and libgcc_s: in every Debian image (`ldd target/release/policyc`);
-#   - the `nft` binary on PATH: the agent hands each transaction to `nft -j -f -` and checks at
+#   - the `nft` binary on PATH: the agent hands each transaction to `nft -f -` and checks at
 #     start-up that `nft --version` runs (tests/agent_cli.rs covers the error when it does not);
 #   - the `conntrack` binary (conntrack-tools), only with --flush-conntrack (checked at start-up);
 #   - CAP_NET_ADMIN and the node's network namespace: given by the DaemonSet, not the image.
