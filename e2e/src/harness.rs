@@ -232,6 +232,10 @@ impl Sandbox {
         Ok(ready)
     }
 
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
+    }
+
     pub fn agent_mut(&mut self, node: usize) -> &mut Agent {
         &mut self.agents[node]
     }
