@@ -89,9 +89,9 @@ fn pipeline(input: &Input, case: usize, out: &mut Vec<Rendered>) {
     nodes.dedup();
     for (k, node) in nodes.iter().enumerate() {
         let opts = RenderOptions {
-            node: node.clone(),
             table: format!("fz{case}n{k}"),
             log_drops: (case + k).is_multiple_of(2),
+            ..RenderOptions::new(node.clone())
         };
         let rs = render(&cluster, &opts);
         assert_eq!(rs, render(&cluster, &opts), "render is deterministic");
