@@ -345,3 +345,415 @@ async fn a_rejected_json_transaction_reports_nfts_message() {
     }
     assert_eq!(ns.table("policyc").unwrap(), before);
 }
+
+/// `nft -j list table inet NAME` with what differs between two creations of the same content
+/// removed: handles, and the order of set elements (hash sets list them in a per-set random
+/// seed's order). None if the table does not exist.
+fn normalized_table(ns: &Netns, name: &str) -> Option<serde_json::Value> {
+    let out = ns.exec(&["nft", "-j", "list", "table", "inet", name]);
+    if !out.status.success() {
+        return None;
+    }
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("handle");
+                for (k, x) in m.iter_mut() {
+                    strip(x);
+                    if k == "elem" {
+                        if let serde_json::Value::Array(a) = x {
+                            a.sort_by_key(|e| e.to_string());
+                        }
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("nft -j output");
+    strip(&mut v);
+    // The metainfo entry (nft version, json schema) is the same each time; keep only the table.
+    if let Some(a) = v.get_mut("nftables").and_then(|a| a.as_array_mut()) {
+        a.retain(|e| e.get("metainfo").is_none());
+    }
+    Some(v)
+}
+
+/// A cluster large enough that the agent's delta between two versions is thousands of element
+/// changes: 10 namespaces of 100 pods over two nodes, a default deny and five app-to-app
+/// allows per namespace. `shift` moves every pod address, so every element changes.
+fn big_cluster(shift: u8) -> String {
+    let mut out = String::new();
+    out.push_str("apiVersion: v1\nkind: Node\nmetadata: {name: node-0}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.1}]}\n");
+    out.push_str("---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1}\nstatus: {addresses: [{type: InternalIP, address: 198.18.0.2}]}\n");
+    for n in 0..10 {
+        out.push_str(&format!(
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: ns{n}, labels: {{team: t{}}}}}\n",
+            n % 3
+        ));
+        for k in 0..100u8 {
+            out.push_str(&format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{k}, namespace: ns{n}, labels: {{app: a{}}}}}\nspec: {{nodeName: node-{}, containers: [{{name: c, image: i, ports: [{{containerPort: 80}}]}}]}}\nstatus: {{phase: Running, podIP: 10.244.{n}.{}}}\n",
+                k % 5,
+                k % 2,
+                k + 1 + shift
+            ));
+        }
+        out.push_str(&format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny, namespace: ns{n}}}\nspec: {{podSelector: {{}}, policyTypes: [Ingress, Egress]}}\n"
+        ));
+        for j in 0..5 {
+            out.push_str(&format!(
+                "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: a{j}, namespace: ns{n}}}\nspec:\n  podSelector: {{matchLabels: {{app: a{j}}}}}\n  ingress:\n  - from:\n    - namespaceSelector: {{matchLabels: {{team: t{}}}}}\n      podSelector: {{matchLabels: {{app: a{}}}}}\n    ports: [{{port: 80}}]\n  egress:\n  - to:\n    - podSelector: {{matchLabels: {{app: a{}}}}}\n",
+                (n + j) % 3,
+                (j + 1) % 5,
+                (j + 2) % 5
+            ));
+        }
+    }
+    out
+}
+
+/// Writes `text` as the directory's only manifest, atomically (the agent never reads half).
+fn write_manifest(dir: &Path, text: &str) {
+    let tmp = dir.join(".cluster.yaml.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join("cluster.yaml")).unwrap();
+}
+
+/// A tiny deterministic PRNG (xorshift64*): the seed is printed, so a failing run can be
+/// replayed with POLICYC_CRASH_SEED.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The nft the crash test hands the agent: the real one (the agent runs inside the namespace),
+/// with each transaction's start and end (and exit code) appended to `log`.
+fn timing_wrapper(dir: &Path, log: &Path) -> PathBuf {
+    let path = dir.join("nft-timed");
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *' -f '*)\n  echo \"start $(date +%s%N)\" >> '{log}'\n  nft \"$@\"; rc=$?\n  echo \"end $(date +%s%N) $rc\" >> '{log}'\n  exit $rc;;\nesac\nexec nft \"$@\"\n",
+        log = log.display()
+    );
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The agent in `ns`, in a process group of its own, so that one SIGKILL takes it and the nft
+/// it is running (as a node crash or an OOM kill of the container would).
+fn spawn_agent_group(ns: &Netns, manifests: &Path, nft: &Path, port: u16) -> GroupAgent {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_policyc"), "agent"])
+        .args([
+            "--node-name",
+            "node-0",
+            "--manifests",
+            manifests.to_str().unwrap(),
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--nft",
+            nft.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start agent");
+    GroupAgent(child)
+}
+
+/// Kills the agent's whole process group however the test ends.
+struct GroupAgent(Child);
+
+impl Drop for GroupAgent {
+    fn drop(&mut self) {
+        kill_group(&mut self.0);
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    // The group is the one the child leads (process_group(0)).
+    let group = format!("-{}", child.id());
+    let out = run("kill", &["-s", "KILL", "--", &group]);
+    assert!(
+        out.status.success(),
+        "kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = child.wait();
+}
+
+/// (start, end) pairs of the nft transactions in the timing log, in ns since the epoch; an
+/// end of None: killed before it finished.
+fn nft_runs(log: &Path) -> Vec<(u128, Option<(u128, i32)>)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut runs: Vec<(u128, Option<(u128, i32)>)> = Vec::new();
+    for l in text.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w.as_slice() {
+            ["start", t] => runs.push((t.parse().unwrap(), None)),
+            ["end", t, rc] => {
+                if let Some(last) = runs.last_mut() {
+                    last.1 = Some((t.parse().unwrap(), rc.parse().unwrap()));
+                }
+            }
+            _ => {}
+        }
+    }
+    runs
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Issue 8, "crash mid-apply": the agent and its nft are SIGKILLed at random points of the
+/// apply of a large change (every pod address moves: thousands of element changes); the
+/// kernel's table must then be exactly the old or exactly the new ruleset, never a mix. Half
+/// of the kills are timed from the moment nft starts (to land inside the transaction), half
+/// from the moment the change is written (before, during or after the apply).
+#[test]
+fn killed_mid_apply_leaves_the_old_or_the_new_table() {
+    if !can_run("killed_mid_apply_leaves_the_old_or_the_new_table") {
+        return;
+    }
+    let ns = Netns::new();
+    let log = ns.dir.path().join("nft-times");
+    let nft = timing_wrapper(ns.dir.path(), &log);
+    let manifests = tempfile::tempdir().unwrap();
+    let (a, b) = (big_cluster(0), big_cluster(100));
+    // Successful applies of the running agent (one apply may be several nft runs if the
+    // dataplane ever splits them: the count comes from the agent, not from the nft log).
+    let applies = |n: usize| {
+        let (_, metrics) = http_get(&ns, "http://127.0.0.1:9751/metrics");
+        metrics
+            .lines()
+            .find(|l| l.starts_with("policyc_applies_total "))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+            .is_some_and(|got| got >= n)
+    };
+
+    // The two expected states, from the agent itself: A by a first replace, B by its delta.
+    write_manifest(manifests.path(), &a);
+    let mut agent = spawn_agent_group(&ns, manifests.path(), &nft, 9751);
+    wait_for("the first apply", Duration::from_secs(60), || applies(1));
+    let old = normalized_table(&ns, "policyc").expect("table A");
+    let written = now_ns();
+    write_manifest(manifests.path(), &b);
+    wait_for("the delta", Duration::from_secs(60), || applies(2));
+    let new = normalized_table(&ns, "policyc").expect("table B");
+    kill_group(&mut agent.0);
+    assert_ne!(old, new, "the change must change the table");
+    let runs: Vec<_> = nft_runs(&log).into_iter().filter(|r| r.0 > written).collect();
+    let (start, end) = (runs[0].0, runs.last().unwrap().1.unwrap().0);
+    let (to_start, nft_took) = ((start - written) / 1_000_000, (end - start) / 1_000_000);
+    let elements = |v: &serde_json::Value| v.to_string().matches("10.244.").count();
+    eprintln!(
+        "calibration: change picked up and nft started {to_start} ms after the write; the delta's nft took {nft_took} ms; {} / {} address mentions in the two tables",
+        elements(&old),
+        elements(&new)
+    );
+
+    let seed = std::env::var("POLICYC_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| (now_ns() as u64) | 1);
+    eprintln!("seed {seed} (POLICYC_CRASH_SEED to replay)");
+    let mut rng = Rng(seed);
+    let iterations = 32;
+    let (mut saw_old, mut saw_new, mut killed_in_nft) = (0, 0, 0);
+    // Durations (µs) of the deltas that ran to the end, to aim the kills.
+    let mut durations: Vec<u128> = vec![(end - start) / 1000];
+    for i in 0..iterations {
+        write_manifest(manifests.path(), &a);
+        let mut agent = spawn_agent_group(&ns, manifests.path(), &nft, 9751);
+        wait_for("the restarted agent's replace", Duration::from_secs(60), || {
+            applies(1)
+        });
+        assert_eq!(
+            normalized_table(&ns, "policyc").as_ref(),
+            Some(&old),
+            "#{i}: reset to A"
+        );
+        let runs_before = nft_runs(&log).len();
+        write_manifest(manifests.path(), &b);
+        let delay = if i % 2 == 0 {
+            // From nft's start: anywhere in the transaction (and a little after).
+            wait_for("nft to start", Duration::from_secs(60), || {
+                nft_runs(&log).len() > runs_before
+            });
+            // Up to 1.2 times the median duration of the deltas seen so far.
+            let mut seen = durations.clone();
+            seen.sort();
+            let typical = seen[seen.len() / 2] as u64;
+            Duration::from_micros(rng.below(typical * 6 / 5 + 1000))
+        } else {
+            // From the write: before the change is seen, during the apply, or after it.
+            Duration::from_micros(rng.below((to_start + nft_took + 50) as u64 * 1000))
+        };
+        std::thread::sleep(delay);
+        kill_group(&mut agent.0);
+        let runs = nft_runs(&log);
+        let interrupted = runs[runs_before..].iter().any(|r| r.1.is_none());
+        durations.extend(
+            runs[runs_before..]
+                .iter()
+                .filter_map(|r| Some((r.1?.0 - r.0) / 1000)),
+        );
+        killed_in_nft += usize::from(interrupted);
+        let got = normalized_table(&ns, "policyc");
+        let verdict = if got.as_ref() == Some(&old) {
+            saw_old += 1;
+            "old"
+        } else if got.as_ref() == Some(&new) {
+            saw_new += 1;
+            "new"
+        } else {
+            panic!(
+                "#{i}: killed {delay:?} after {}: the table is neither the old nor the new ruleset:\n{}",
+                if i % 2 == 0 { "nft started" } else { "the write" },
+                got.map(|v| serde_json::to_string_pretty(&v).unwrap())
+                    .unwrap_or("(no table)".into())
+            )
+        };
+        eprintln!(
+            "#{i}: killed {delay:?} after {}{}: {verdict}",
+            if i % 2 == 0 { "nft started" } else { "the write" },
+            if interrupted { " (inside nft)" } else { "" }
+        );
+    }
+    eprintln!(
+        "{iterations} kills: {saw_old} left the old table, {saw_new} the new one, 0 a mix; {killed_in_nft} landed while nft ran"
+    );
+    assert!(
+        killed_in_nft > 0,
+        "no kill landed inside an nft run: the test did not test"
+    );
+}
+
+fn http_get(ns: &Netns, url: &str) -> (String, String) {
+    let out = ns.exec(&["curl", "-s", "-w", "\n%{http_code}", url]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    (code.to_string(), body.to_string())
+}
+
+/// Issue 8, "API server unreachable at start": a table left by a previous agent; a new agent
+/// whose API server refuses connections must not apply anything (in particular not a ruleset
+/// compiled from an empty cache, which would open every isolated pod): the kernel's table
+/// stays exactly as it was, `/readyz` is 503, `/healthz` 200, and the watch errors are counted
+/// and logged.
+#[test]
+fn api_unreachable_at_start_keeps_the_previous_table() {
+    if !can_run("api_unreachable_at_start_keeps_the_previous_table") {
+        return;
+    }
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipping api_unreachable_at_start_keeps_the_previous_table: no curl");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "curl missing under CI=true"
+        );
+        return;
+    }
+    let ns = Netns::new();
+    let log = ns.dir.path().join("nft-times");
+    let nft = timing_wrapper(ns.dir.path(), &log);
+    let manifests = tempfile::tempdir().unwrap();
+    copy_examples(manifests.path());
+    // The previous agent: the examples' table for node-0, then SIGTERM.
+    let mut previous = spawn_agent_group(&ns, manifests.path(), &nft, 9752);
+    wait_for("the previous agent's apply", Duration::from_secs(30), || {
+        normalized_table(&ns, "policyc").is_some_and(|t| t.to_string().contains("10.244.0.10"))
+    });
+    let before = normalized_table(&ns, "policyc").expect("table");
+    assert!(
+        before.to_string().contains("10.244.0.10"),
+        "node-0's pod is enforced"
+    );
+    assert!(run("kill", &["-TERM", &previous.0.id().to_string()])
+        .status
+        .success());
+    assert!(previous.0.wait().unwrap().success());
+    let runs = nft_runs(&log).len();
+
+    // Port 1 on the namespace's loopback: nothing listens, every connection is refused.
+    let kubeconfig = ns.dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- {name: c, cluster: {server: \"http://127.0.0.1:1\"}}\nusers:\n- {name: u, user: {token: t}}\ncontexts:\n- {name: c, context: {cluster: c, user: u}}\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let agent_log = ns.dir.path().join("agent.log");
+    let mut agent = Agent(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_policyc"), "agent"])
+            .args([
+                "--node-name",
+                "node-0",
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+            ])
+            .args(["--listen", "127.0.0.1:9753", "--nft", nft.to_str().unwrap()])
+            .stderr(std::fs::File::create(&agent_log).unwrap())
+            .spawn()
+            .expect("start agent"),
+    );
+    wait_for("the watch errors", Duration::from_secs(20), || {
+        let (_, metrics) = http_get(&ns, "http://127.0.0.1:9753/metrics");
+        ["Pod", "Namespace", "NetworkPolicy", "Node"].iter().all(|k| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(&format!("policyc_watch_errors_total{{kind=\"{k}\"}}")))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .is_some_and(|n| n >= 2.0)
+        })
+    });
+    // A few more seconds of retries.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(agent.0.try_wait().unwrap().is_none(), "the agent keeps running");
+    let (ready, body) = http_get(&ns, "http://127.0.0.1:9753/readyz");
+    assert_eq!((ready.as_str(), body.trim()), ("503", "no ruleset applied yet"));
+    assert_eq!(http_get(&ns, "http://127.0.0.1:9753/healthz").0, "200");
+    let (_, metrics) = http_get(&ns, "http://127.0.0.1:9753/metrics");
+    assert!(metrics.contains("policyc_applies_total 0"), "{metrics}");
+    assert_eq!(nft_runs(&log).len(), runs, "no nft transaction was run");
+    assert_eq!(
+        normalized_table(&ns, "policyc").as_ref(),
+        Some(&before),
+        "the table is untouched"
+    );
+    let text = std::fs::read_to_string(&agent_log).unwrap();
+    assert!(text.contains("watch error (will retry)"), "{text}");
+    eprintln!(
+        "API unreachable: {} watch-error log lines, no apply, table kept; metrics: {}",
+        text.matches("watch error").count(),
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("policyc_watch_errors_total"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}

@@ -152,3 +152,45 @@ fn render_rejects_invalid_input_with_every_diagnostic() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The agent's `--unprogrammed-pods` and `--pod-cidr` reach the rendered table, so the table an
+/// agent with them runs can be compared with `policyc render`.
+#[test]
+fn render_takes_the_agents_unprogrammed_pods_options() {
+    let dir = "compiler/tests/fixtures/unprogrammed-drop";
+    let text = |args: &[&str]| {
+        let out = policyc(args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let default = text(&["render", "--node-name", "node-0", "-f", dir]);
+    assert!(!default.contains("pod-cidrs4"), "{default}");
+    let golden =
+        std::fs::read_to_string(root().join("compiler/tests/golden/unprogrammed-drop-node-0.nft")).unwrap();
+    let drop = text(&[
+        "render",
+        "--node-name",
+        "node-0",
+        "-f",
+        dir,
+        "--unprogrammed-pods",
+        "drop",
+    ]);
+    assert_eq!(drop, golden);
+    // node-2's Node has no podCIDR: the flag supplies it.
+    let overridden = text(&[
+        "render",
+        "--node-name",
+        "node-2",
+        "-f",
+        dir,
+        "--unprogrammed-pods",
+        "drop",
+        "--pod-cidr",
+        "10.244.2.0/24",
+    ]);
+    assert!(
+        overridden.contains("comment \"this node's pod CIDRs\"\n\t\telements = {\n\t\t\t10.244.2.0/24,"),
+        "{overridden}"
+    );
+}

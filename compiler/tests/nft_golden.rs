@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{have_nft, load_dir, manifest_dir, node_names, NetNs};
-use policyc_compiler::nft::{render, RenderOptions};
+use policyc_compiler::nft::{render, RenderOptions, UnprogrammedPods};
 use policyc_compiler::Cluster;
 
 /// Cases whose input is deliberately invalid (the ruleset must still fail closed).
@@ -60,6 +60,9 @@ fn goldens_match() {
         for node in node_names(&cluster) {
             let mut opts = RenderOptions::new(&node);
             opts.log_drops = dir.join("LOG_DROPS").exists();
+            if dir.join("UNPROGRAMMED_DROP").exists() {
+                opts.unprogrammed_pods = UnprogrammedPods::Drop;
+            }
             let rs = render(&cluster, &opts);
             let tx = rs.replace();
             check_golden(
@@ -142,6 +145,9 @@ fn every_case_as_json_is_accepted_by_nft() {
         for node in node_names(&cluster) {
             let mut opts = RenderOptions::new(&node);
             opts.log_drops = dir.join("LOG_DROPS").exists();
+            if dir.join("UNPROGRAMMED_DROP").exists() {
+                opts.unprogrammed_pods = UnprogrammedPods::Drop;
+            }
             let json = render(&cluster, &opts).replace().json_text();
             ns.nft_ok(&["-j", "-c", "-f", "-"], &json);
         }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use policyc_compiler::eval::{Endpoint, Engine};
 use policyc_compiler::model::{ContainerPort, Labels, Namespace, Node};
 use policyc_compiler::nft::tracer::trace_connection;
-use policyc_compiler::nft::{render, RenderOptions, Ruleset};
+use policyc_compiler::nft::{render, RenderOptions, Ruleset, UnprogrammedPods};
 use policyc_compiler::policy::{IpBlock, NamespaceMatch, Peer, PortMatch, Rule};
 use policyc_compiler::selector::{Operator, Requirement, Selector};
 use policyc_compiler::{Cluster, Family, Pod, Policy, Protocol};
@@ -26,6 +26,22 @@ fn node_ips(n: usize) -> Vec<IpAddr> {
 }
 
 const EXTERNAL: [&str; 2] = ["198.19.0.99", "fd00:198:19::99"];
+
+/// Node `n`'s pod CIDRs, which hold every pod address the generator gives its pods.
+fn pod_cidrs(n: usize) -> Vec<IpNet> {
+    vec![
+        format!("10.244.{n}.0/24").parse().unwrap(),
+        format!("fd00:10:244:{n}::/64").parse().unwrap(),
+    ]
+}
+
+/// Addresses in node `n`'s pod CIDRs that no generated pod has: pods the API does not show yet.
+fn strays(n: usize) -> Vec<IpAddr> {
+    vec![
+        format!("10.244.{n}.250").parse().unwrap(),
+        format!("fd00:10:244:{n}::250").parse().unwrap(),
+    ]
+}
 
 /// Ports every pair is checked on: each named or numeric port the generator can produce, plus
 /// ports just outside them.
@@ -341,7 +357,7 @@ fn build(ns_labels: &[Labels], pods: &[PodSpec], policies: &[PolicySpec]) -> Clu
     let nodes = (0..NODES).map(|n| Node {
         name: format!("node-{n}"),
         addresses: node_ips(n),
-        pod_cidrs: vec![],
+        pod_cidrs: pod_cidrs(n),
     });
     Cluster::new(namespaces, pods, policies, nodes)
 }
@@ -356,21 +372,61 @@ fn endpoints(engine: &Engine<'_>) -> Vec<Endpoint> {
     }
     let hosts = (0..NODES)
         .flat_map(node_ips)
+        .chain((0..NODES).flat_map(strays))
         .chain(EXTERNAL.iter().map(|s| s.parse().unwrap()));
     out.extend(hosts.map(|ip| engine.endpoint_for_ip(ip)));
     out
 }
 
-fn check(cluster: &Cluster, log_drops: bool) -> Result<(), TestCaseError> {
-    check_on(cluster, log_drops, &PORTS)
+fn check(cluster: &Cluster, log_drops: bool, unprogrammed: UnprogrammedPods) -> Result<(), TestCaseError> {
+    check_on(cluster, log_drops, unprogrammed, &PORTS)
 }
 
-fn check_on(cluster: &Cluster, log_drops: bool, ports: &[(u16, Protocol)]) -> Result<(), TestCaseError> {
+/// The node whose pod CIDRs hold `ep`, when no pod of the cluster has its address.
+fn stray_node(cluster: &Cluster, ep: &Endpoint) -> Option<usize> {
+    let known = cluster.pods.iter().any(|p| p.ips.contains(&ep.ip));
+    (!known)
+        .then(|| (0..NODES).find(|&n| pod_cidrs(n).iter().any(|c| c.contains(&ep.ip))))
+        .flatten()
+}
+
+/// What the NetworkPolicy API says (the oracle) and, with `UnprogrammedPods::Drop`, the option's
+/// own contract, stated independently of the ruleset: a stray address's traffic is dropped both
+/// ways, except from its own node (node-to-pod leaves through OUTPUT, which is never filtered).
+fn expected(
+    engine: &Engine<'_>,
+    unprogrammed: UnprogrammedPods,
+    src: &Endpoint,
+    dst: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+) -> bool {
+    let allowed = engine.allowed(src, dst, protocol, port);
+    if unprogrammed == UnprogrammedPods::Allow {
+        return allowed;
+    }
+    let cluster = engine.cluster;
+    if stray_node(cluster, src).is_some() {
+        return false;
+    }
+    match stray_node(cluster, dst) {
+        Some(n) => allowed && node_ips(n).contains(&src.ip),
+        None => allowed,
+    }
+}
+
+fn check_on(
+    cluster: &Cluster,
+    log_drops: bool,
+    unprogrammed: UnprogrammedPods,
+    ports: &[(u16, Protocol)],
+) -> Result<(), TestCaseError> {
     let rulesets: BTreeMap<String, Ruleset> = (0..NODES)
         .map(|n| {
             let node = format!("node-{n}");
             let mut opts = RenderOptions::new(&node);
             opts.log_drops = log_drops;
+            opts.unprogrammed_pods = unprogrammed;
             (node, render(cluster, &opts))
         })
         .collect();
@@ -382,7 +438,7 @@ fn check_on(cluster: &Cluster, log_drops: bool, ports: &[(u16, Protocol)]) -> Re
                 continue;
             }
             for &(port, protocol) in ports {
-                let want = engine.allowed(src, dst, protocol, port);
+                let want = expected(&engine, unprogrammed, src, dst, protocol, port);
                 let got = trace_connection(cluster, &rulesets, src, dst, protocol, port);
                 if want != got.allowed {
                     let name = |e: &Endpoint| match e.pod {
@@ -394,7 +450,7 @@ fn check_on(cluster: &Cluster, log_drops: bool, ports: &[(u16, Protocol)]) -> Re
                         .map(|(n, r)| format!("# {n}\n{}", r.text()))
                         .collect();
                     return Err(TestCaseError::fail(format!(
-                        "{} -> {} {port}/{protocol}: oracle {want}, tracer {}\n{:#?}\n{:#?}\n{}",
+                        "{} -> {} {port}/{protocol}: expected {want}, tracer {}\n{:#?}\n{:#?}\n{}",
                         name(src),
                         name(dst),
                         got.allowed,
@@ -418,9 +474,11 @@ proptest! {
         pods in prop::collection::vec(pod(), 2..8),
         policies in prop::collection::vec(policy(), 1..5),
         log_drops in prop::bool::weighted(0.2),
+        drop_unprogrammed in prop::bool::weighted(0.3),
     ) {
         let cluster = build(&ns_labels, &pods, &policies);
-        check(&cluster, log_drops)?;
+        let unprogrammed = if drop_unprogrammed { UnprogrammedPods::Drop } else { UnprogrammedPods::Allow };
+        check(&cluster, log_drops, unprogrammed)?;
     }
 }
 
@@ -542,7 +600,7 @@ spec:
     ];
     extra.extend(EXTERNAL);
     for log_drops in [false, true] {
-        check_on(&cluster, log_drops, &ports).unwrap();
+        check_on(&cluster, log_drops, UnprogrammedPods::Allow, &ports).unwrap();
     }
     // Outside addresses at the excepts' edges, against the server (both families).
     let rulesets: BTreeMap<String, Ruleset> = ["node-0", "node-1"]
@@ -668,6 +726,7 @@ proptest! {
         policies in prop::collection::vec(policy(), 1..5),
         changes in prop::collection::vec(change(), 1..3),
         log_drops in any::<bool>(),
+        drop_unprogrammed in any::<bool>(),
     ) {
         let mut after = pods.clone();
         for ch in changes {
@@ -683,6 +742,9 @@ proptest! {
         for n in 0..NODES {
             let mut opts = RenderOptions::new(format!("node-{n}"));
             opts.log_drops = log_drops;
+            if drop_unprogrammed {
+                opts.unprogrammed_pods = UnprogrammedPods::Drop;
+            }
             let (r0, r1) = (render(&c0, &opts), render(&c1, &opts));
             let tx = r1.update_from(&r0);
             prop_assert_eq!(tx.is_empty(), r0 == r1);

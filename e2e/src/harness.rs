@@ -83,6 +83,8 @@ pub struct Sandbox {
     logs: tempfile::TempDir,
     /// (step, time from writing the manifests to the observed matrix matching), per converge.
     pub convergence: Vec<(String, Duration)>,
+    /// Extra flags for every agent [`start_agents`](Self::start_agents) starts.
+    pub agent_args: Vec<String>,
 }
 
 impl Sandbox {
@@ -109,6 +111,7 @@ impl Sandbox {
             dir: tempfile::tempdir()?,
             logs: tempfile::tempdir()?,
             convergence: Vec::new(),
+            agent_args: Vec::new(),
         })
     }
 
@@ -212,22 +215,71 @@ impl Sandbox {
 
     /// Starts the agents (after the first [`apply`](Self::apply)) and waits until all are ready.
     pub fn start_agents(&mut self) -> Result<Vec<Duration>> {
+        self.start_agents_with(|_| Vec::new())
+    }
+
+    /// Like [`start_agents`](Self::start_agents), each agent with `args(node)` as extra flags
+    /// after the sandbox's own `agent_args`.
+    pub fn start_agents_with(&mut self, args: impl Fn(usize) -> Vec<String>) -> Result<Vec<Duration>> {
         if self.enforcer != Enforcer::Agent {
             return Ok(Vec::new());
         }
         for n in &self.net.nodes {
             let log = self.logs.path().join(format!("agent-{}.log", n.name));
-            self.agents.push(Agent::start(
+            self.agents.push(Agent::start_with(
                 &self.bins,
                 &n.ns.name,
                 &n.name,
                 self.dir.path(),
                 log,
+                crate::policyc::AGENT_LISTEN.parse()?,
+                self.agent_args.iter().cloned().chain(args(n.index)).collect(),
             )?);
         }
         let mut ready = Vec::new();
         for a in &mut self.agents {
             ready.push(a.wait_ready(&self.bins, Duration::from_secs(30))?);
+        }
+        Ok(ready)
+    }
+
+    /// Replaces node `node`'s agent by a new one with `args` serving on `listen`, as a DaemonSet
+    /// rolling update does: `surge` false stops the old one (SIGTERM) first and then starts the
+    /// new one (maxUnavailable); true starts the new one, waits until it is ready, then stops
+    /// the old one (maxSurge). Returns the time until the new agent was ready.
+    pub fn replace_agent(
+        &mut self,
+        node: usize,
+        args: Vec<String>,
+        listen: std::net::SocketAddr,
+        surge: bool,
+    ) -> Result<Duration> {
+        let n = &self.net.nodes[node];
+        let log = self.logs.path().join(format!("agent-{}.log", n.name));
+        let started = Instant::now();
+        if !surge {
+            let status = self.agents[node].terminate()?;
+            if !status.success() {
+                bail!("agent on {} exited with {status} on SIGTERM", n.name);
+            }
+        }
+        let mut new = Agent::start_with(
+            &self.bins,
+            &n.ns.name,
+            &n.name,
+            self.dir.path(),
+            log,
+            listen,
+            args,
+        )?;
+        new.wait_ready(&self.bins, Duration::from_secs(30))?;
+        let ready = started.elapsed();
+        let mut old = std::mem::replace(&mut self.agents[node], new);
+        if surge {
+            let status = old.terminate()?;
+            if !status.success() {
+                bail!("agent on {} exited with {status} on SIGTERM", n.name);
+            }
         }
         Ok(ready)
     }
@@ -269,7 +321,7 @@ impl Sandbox {
 
     /// Source address a pod probes from: hostNetwork pods bind their node's address (else the
     /// kernel would pick the bridge or vxlan address, which is no address of the pod).
-    pub(crate) fn bind_of(&self, key: &str, v6: bool) -> Option<IpAddr> {
+    pub fn bind_of(&self, key: &str, v6: bool) -> Option<IpAddr> {
         let rp = self.pods.get(key)?;
         if rp.spec.host_network {
             rp.ips.iter().copied().find(|ip| ip.is_ipv6() == v6)
@@ -312,8 +364,19 @@ impl Sandbox {
             .iter()
             .map(|f| self.predicted(f))
             .collect::<Result<_>>()?;
+        self.converge_to(step, since, timeout, &predicted)
+    }
+
+    /// Like [`converge`](Self::converge), to matrices the caller predicted (one per family).
+    pub fn converge_to(
+        &mut self,
+        step: &str,
+        since: Instant,
+        timeout: Duration,
+        predicted: &[Matrix],
+    ) -> Result<Duration> {
         loop {
-            let observed = self.observe_matrices(&predicted)?;
+            let observed = self.observe_matrices(predicted)?;
             let mismatches: Vec<Mismatch> = predicted
                 .iter()
                 .zip(&observed)

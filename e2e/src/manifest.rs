@@ -131,9 +131,14 @@ pub fn write(
                 .iter()
                 .map(|ip| json!({"type": "InternalIP", "address": ip.to_string()}))
                 .collect();
+            // Dual-stack nodes list both families, as the node IPAM controller does.
+            let mut cidrs = vec![format!("10.244.{i}.0/24")];
+            if addrs.iter().any(IpAddr::is_ipv6) {
+                cidrs.push(format!("fd00:10:244:{i}::/64"));
+            }
             json!({"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": crate::topology::node_name(i)},
-                "spec": {"podCIDR": format!("10.244.{i}.0/24")},
+                "spec": {"podCIDR": cidrs[0], "podCIDRs": cidrs},
                 "status": {"addresses": a}})
         })
         .collect();

@@ -107,12 +107,44 @@ pub fn predicted_matrix(bins: &Binaries, dir: &Path, family: &str) -> Result<Mat
     serde_json::from_str(&out).with_context(|| format!("parsing policyc matrix output: {out}"))
 }
 
+/// The oracle's matrix for the manifests in `dir`, computed in-process exactly as `policyc
+/// matrix` computes it (the same loader, engine and default ports), except that invalid objects
+/// are kept, as the agent keeps them (their invalid parts fail closed), where `policyc matrix`
+/// refuses the input. Returns the diagnostics' text too.
+pub fn lenient_matrix(dir: &Path, family: &str) -> Result<(Matrix, Vec<String>)> {
+    use policyc_compiler::matrix;
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            files.push((p.display().to_string(), std::fs::read_to_string(&p)?));
+        }
+    }
+    files.sort();
+    let (cluster, _, diags) =
+        policyc_compiler::load::load_texts(files.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    let family = match family {
+        "ipv4" => policyc_compiler::Family::Ipv4,
+        "ipv6" => policyc_compiler::Family::Ipv6,
+        other => bail!("unknown family {other:?}"),
+    };
+    let engine = policyc_compiler::Engine::indexed(&cluster);
+    let m = matrix::matrix(&engine, &matrix::default_ports(&cluster), family);
+    let m: Matrix = serde_json::from_value(serde_json::to_value(&m)?)?;
+    Ok((m, diags.iter().map(ToString::to_string).collect()))
+}
+
 /// `policyc agent` running in a node namespace; killed on drop.
 pub struct Agent {
     pub node: String,
     pub ns: String,
     pub listen: SocketAddr,
     pub log: PathBuf,
+    /// Extra `policyc agent` flags (`--nft`, `--log-drops`, ...), kept across restarts.
+    pub args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -120,11 +152,33 @@ pub const AGENT_LISTEN: &str = "127.0.0.1:9750";
 
 impl Agent {
     pub fn start(bins: &Binaries, ns: &str, node: &str, manifests: &Path, log: PathBuf) -> Result<Agent> {
+        Agent::start_with(
+            bins,
+            ns,
+            node,
+            manifests,
+            log,
+            AGENT_LISTEN.parse().expect("valid address"),
+            Vec::new(),
+        )
+    }
+
+    /// Like [`start`](Self::start), serving on `listen`, with extra flags.
+    pub fn start_with(
+        bins: &Binaries,
+        ns: &str,
+        node: &str,
+        manifests: &Path,
+        log: PathBuf,
+        listen: SocketAddr,
+        args: Vec<String>,
+    ) -> Result<Agent> {
         let mut agent = Agent {
             node: node.to_string(),
             ns: ns.to_string(),
-            listen: AGENT_LISTEN.parse().expect("valid address"),
+            listen,
             log,
+            args,
             child: None,
         };
         agent.spawn(bins, manifests)?;
@@ -140,6 +194,7 @@ impl Agent {
             .args(["agent", "--node-name", &self.node, "--manifests"])
             .arg(manifests)
             .args(["--listen", &self.listen.to_string()])
+            .args(&self.args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -196,6 +251,32 @@ impl Agent {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM, as a rolling update or `kubectl delete pod` does; returns the exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let mut c = self.child.take().context("agent not running")?;
+        // SAFETY: plain syscall on our own child's pid.
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        Ok(c.wait()?)
+    }
+
+    /// `GET path` on the agent's endpoint from inside its namespace: (status, body).
+    pub fn http(&self, bins: &Binaries, path: &str) -> Result<(u16, String)> {
+        let out = sh::exec(
+            &self.ns,
+            bins.pod.to_str().context("non-UTF-8 path")?,
+            &["http-get", "--body", &self.listen.to_string(), path],
+        )?;
+        let (status, body) = out.split_once('\n').unwrap_or((out.as_str(), ""));
+        Ok((status.trim().parse()?, body.to_string()))
+    }
+
+    /// The agent's whole log (every run of it).
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn restart(&mut self, bins: &Binaries, manifests: &Path) -> Result<()> {

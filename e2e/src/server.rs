@@ -136,3 +136,19 @@ pub fn http_status(addr: SocketAddr, path: &str) -> Result<u16> {
         .and_then(|c| c.parse().ok())
         .with_context(|| format!("bad status line {status:?}"))
 }
+
+/// `GET path` over HTTP/1.0: the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let mut conn = TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500))?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("bad response {head:?}"))?;
+    Ok((status, body.to_string()))
+}

@@ -39,10 +39,17 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.health.ready() {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "no ruleset applied yet\n")
+    use super::sync::NotReady;
+    match s.health.readiness() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(NotReady::NeverApplied) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no ruleset applied yet\n".to_string(),
+        ),
+        Err(NotReady::Failing(n)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the last {n} applies failed; the previous ruleset stays in place\n"),
+        ),
     }
 }
 

@@ -18,6 +18,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "policyc_apply_duration_seconds",
     "policyc_applies_total",
     "policyc_apply_failures_total",
+    "policyc_apply_consecutive_failures",
     "policyc_last_successful_apply_timestamp_seconds",
     "policyc_table_chains",
     "policyc_table_rules",
@@ -27,6 +28,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "policyc_watch_restarts_total",
     "policyc_watch_errors_total",
     "policyc_watch_events_total",
+    "policyc_conntrack_deleted_total",
+    "policyc_conntrack_flush_failures_total",
 ];
 
 type KindLabel = [(&'static str, &'static str); 1];
@@ -39,12 +42,17 @@ pub struct Metrics {
     pub apply_duration: Histogram,
     pub applies: Counter,
     pub apply_failures: Counter,
+    /// Failed applies since the last success (Ready is lost at `--unready-after-failures`).
+    pub consecutive_failures: Gauge,
     pub last_success: Gauge<f64, AtomicU64>,
     pub chains: Gauge,
     pub rules: Gauge,
     pub sets: Gauge,
     pub elements: Gauge,
     pub invalid_policies: Gauge,
+    /// `--flush-conntrack`: entries deleted because the applied ruleset denies them.
+    pub conntrack_deleted: Counter,
+    pub conntrack_flush_failures: Counter,
     watch_restarts: Family<KindLabel, Counter>,
     watch_errors: Family<KindLabel, Counter>,
     watch_events: Family<KindLabel, Counter>,
@@ -68,12 +76,15 @@ impl Metrics {
             apply_duration,
             applies: Counter::default(),
             apply_failures: Counter::default(),
+            consecutive_failures: Gauge::default(),
             last_success: Gauge::default(),
             chains: Gauge::default(),
             rules: Gauge::default(),
             sets: Gauge::default(),
             elements: Gauge::default(),
             invalid_policies: Gauge::default(),
+            conntrack_deleted: Counter::default(),
+            conntrack_flush_failures: Counter::default(),
             watch_restarts: Family::default(),
             watch_errors: Family::default(),
             watch_events: Family::default(),
@@ -97,6 +108,11 @@ impl Metrics {
             "policyc_apply_failures",
             "Failed nft transactions (the previous ruleset stays in place)",
             m.apply_failures.clone(),
+        );
+        registry.register(
+            "policyc_apply_consecutive_failures",
+            "Failed nft transactions since the last successful one",
+            m.consecutive_failures.clone(),
         );
         registry.register(
             "policyc_last_successful_apply_timestamp_seconds",
@@ -127,6 +143,16 @@ impl Metrics {
             "policyc_invalid_policies",
             "NetworkPolicies with invalid fields (those parts fail closed)",
             m.invalid_policies.clone(),
+        );
+        registry.register(
+            "policyc_conntrack_deleted",
+            "Conntrack entries deleted because the applied ruleset denies their connection (--flush-conntrack)",
+            m.conntrack_deleted.clone(),
+        );
+        registry.register(
+            "policyc_conntrack_flush_failures",
+            "Failed conntrack listings or deletions (--flush-conntrack)",
+            m.conntrack_flush_failures.clone(),
         );
         registry.register(
             "policyc_watch_restarts",

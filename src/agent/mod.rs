@@ -4,7 +4,7 @@
 //!  source (kube watchers | --manifests DIR) ──Update──► index ──Cluster──► nft::render
 //!        └ one task per kind                 sync loop: debounce, wait for every initial list,
 //!                                            one transaction per change ──► dataplane (nft -f -)
-//!  http: /healthz /readyz /metrics
+//!  http: /healthz /readyz /metrics             └─ applied Ruleset ──► conntrack flusher (--flush-conntrack)
 //! ```
 //!
 //! Restarts leave no gap: on SIGTERM/SIGINT the agent exits and leaves its table in the kernel;
@@ -19,6 +19,7 @@ use policyc_compiler::nft::{self, RenderOptions};
 use tokio::sync::mpsc;
 
 pub mod args;
+pub mod conntrack;
 pub mod dataplane;
 pub mod http;
 pub mod index;
@@ -50,6 +51,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         log_drops,
         nft,
         cleanup,
+        unprogrammed_pods,
+        pod_cidrs,
+        flush_conntrack,
+        conntrack,
+        unready_after_failures,
     } = args;
     init_tracing();
     if !nft::valid_table_name(&table) {
@@ -80,8 +86,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         node,
         table,
         log_drops,
+        unprogrammed_pods: unprogrammed_pods.into(),
+        pod_cidrs,
     };
-    rt.block_on(agent(opts, source, listen, nft))
+    if opts.unprogrammed_pods == nft::UnprogrammedPods::Drop {
+        tracing::info!(pod_cidrs = ?opts.pod_cidrs, "dropping traffic of unprogrammed pod addresses (empty: the Node's spec.podCIDRs)");
+    }
+    let flusher = match flush_conntrack {
+        true => Some(conntrack::Conntrack::check(conntrack)?),
+        false => None,
+    };
+    rt.block_on(agent(opts, source, listen, nft, flusher, unready_after_failures))
 }
 
 enum Source {
@@ -97,9 +112,11 @@ async fn agent(
     source: Source,
     listen: std::net::SocketAddr,
     nft: Nft,
+    flusher: Option<conntrack::Conntrack>,
+    unready_after_failures: u32,
 ) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::new(unready_after_failures));
     let (addr, server) = http::bind(listen, health.clone(), metrics.clone()).await?;
     tracing::info!(%addr, "serving {HEALTHZ_PATH}, {READYZ_PATH}, {METRICS_PATH}");
 
@@ -114,7 +131,18 @@ async fn agent(
             source::kube::spawn_all(client, tx, metrics.clone())
         }
     };
-    let sync = SyncLoop::new(NftPlanner { opts }, nft, metrics, health, Timing::default());
+    let mut sync = SyncLoop::new(
+        NftPlanner { opts },
+        nft,
+        metrics.clone(),
+        health,
+        Timing::default(),
+    );
+    if let Some(flusher) = flusher {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        sync = sync.publish_applied(tx);
+        tokio::spawn(flusher.run(rx, metrics));
+    }
     let mut sync = tokio::spawn(sync.run(rx));
     let mut server = tokio::spawn(server);
     tokio::select! {

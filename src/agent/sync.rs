@@ -9,14 +9,17 @@
 //! - A failed apply leaves the kernel as it was; it is retried with exponential backoff, and the
 //!   retry is a full `replace` (as kube-proxy's nftables backend does after an error), so a table
 //!   changed behind our back cannot make every delta fail forever.
+//! - After [`Health::unready_after`] consecutive failed applies the agent reports not Ready (the
+//!   node still enforces the last accepted ruleset, but no longer follows the cluster); the next
+//!   success makes it Ready again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use policyc_compiler::nft::{self, RenderOptions, Ruleset, Stats, Transaction};
 use policyc_compiler::Cluster;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::dataplane::Dataplane;
@@ -42,6 +45,11 @@ impl Planner for NftPlanner {
     type State = Ruleset;
     type Txn = Transaction;
     fn render(&self, cluster: &Cluster) -> Ruleset {
+        if self.opts.unprogrammed_pods == nft::UnprogrammedPods::Drop
+            && self.opts.node_pod_cidrs(cluster).is_empty()
+        {
+            tracing::warn!(node = self.opts.node, "--unprogrammed-pods=drop guards nothing: the Node has no spec.podCIDRs and no --pod-cidr was given");
+        }
         nft::render(cluster, &self.opts)
     }
     fn replace(&self, state: &Ruleset) -> Transaction {
@@ -76,27 +84,83 @@ impl Default for Timing {
     }
 }
 
+/// Consecutive failed applies after which `/readyz` turns 503 (`--unready-after-failures`).
+/// With the default backoff (100 ms doubling) five failures take about 3 s: long enough to ride
+/// out one nft hiccup, short enough that a node stuck on an old ruleset shows up at once.
+pub const DEFAULT_UNREADY_AFTER_FAILURES: u32 = 5;
+
 /// Liveness and readiness, shared with the HTTP server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
     running: AtomicBool,
-    ready: AtomicBool,
+    applied: AtomicBool,
+    consecutive_failures: AtomicU32,
+    /// 0: failures never cost readiness.
+    unready_after: u32,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health::new(DEFAULT_UNREADY_AFTER_FAILURES)
+    }
+}
+
+/// Why the agent is not Ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotReady {
+    NeverApplied,
+    Failing(u32),
 }
 
 impl Health {
+    pub fn new(unready_after: u32) -> Health {
+        Health {
+            running: AtomicBool::new(false),
+            applied: AtomicBool::new(false),
+            consecutive_failures: AtomicU32::new(0),
+            unready_after,
+        }
+    }
+
     /// True while the sync loop runs.
     pub fn live(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
-    /// True once a ruleset has been applied successfully.
+    /// True once a ruleset has been applied successfully, unless the last `unready_after`
+    /// applies all failed.
     pub fn ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.readiness().is_ok()
+    }
+
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        if !self.applied.load(Ordering::SeqCst) {
+            return Err(NotReady::NeverApplied);
+        }
+        let failures = self.consecutive_failures.load(Ordering::SeqCst);
+        if self.unready_after > 0 && failures >= self.unready_after {
+            return Err(NotReady::Failing(failures));
+        }
+        Ok(())
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::SeqCst)
+    }
+
+    fn succeeded(&self) {
+        self.consecutive_failures.store(0, Ordering::SeqCst);
+        self.applied.store(true, Ordering::SeqCst);
+    }
+
+    /// Counts a failure; returns the new count.
+    fn failed(&self) -> u32 {
+        self.consecutive_failures.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     #[cfg(test)]
     pub fn set_for_test(&self, live: bool, ready: bool) {
         self.running.store(live, Ordering::SeqCst);
-        self.ready.store(ready, Ordering::SeqCst);
+        self.applied.store(ready, Ordering::SeqCst);
     }
 }
 
@@ -120,6 +184,8 @@ pub struct SyncLoop<P: Planner, D> {
     applied: Option<P::State>,
     /// The last apply failed: the next one is a full replace.
     failed: bool,
+    /// Told every state the kernel accepts (the conntrack flusher watches it).
+    on_applied: Option<watch::Sender<Option<P::State>>>,
 }
 
 impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
@@ -133,7 +199,14 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
             index: Index::new(),
             applied: None,
             failed: false,
+            on_applied: None,
         }
+    }
+
+    /// Publishes each state right after the kernel accepted it.
+    pub fn publish_applied(mut self, tx: watch::Sender<Option<P::State>>) -> Self {
+        self.on_applied = Some(tx);
+        self
     }
 
     /// Runs until every sender is gone.
@@ -243,14 +316,34 @@ impl<P: Planner, D: Dataplane<P::Txn>> SyncLoop<P, D> {
                     nft = ?apply_took,
                     "applied ruleset"
                 );
+                if let Some(tx) = &self.on_applied {
+                    tx.send_replace(Some(desired.clone()));
+                }
                 self.applied = Some(desired);
                 self.failed = false;
-                self.health.ready.store(true, Ordering::SeqCst);
+                let was_failing = matches!(self.health.readiness(), Err(NotReady::Failing(_)));
+                self.health.succeeded();
+                if was_failing {
+                    tracing::info!("an apply succeeded again: Ready");
+                }
+                self.metrics.consecutive_failures.set(0);
                 Ok(())
             }
             Err(e) => {
                 self.metrics.apply_failures.inc();
-                tracing::error!(mode, "apply failed, the previous ruleset stays in place: {e}");
+                let failures = self.health.failed();
+                self.metrics.consecutive_failures.set(i64::from(failures));
+                tracing::error!(
+                    mode,
+                    consecutive_failures = failures,
+                    "apply failed, the previous ruleset stays in place: {e}"
+                );
+                if failures == self.health.unready_after {
+                    tracing::warn!(
+                        consecutive_failures = failures,
+                        "not Ready until an apply succeeds (--unready-after-failures)"
+                    );
+                }
                 self.failed = true;
                 Err(())
             }

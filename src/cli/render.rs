@@ -24,6 +24,12 @@ pub struct Args {
     /// The private table's name (family inet).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_TABLE)]
     pub table: String,
+    /// As `policyc agent --unprogrammed-pods`.
+    #[arg(long, value_enum, value_name = "ACTION", default_value = "allow")]
+    pub unprogrammed_pods: crate::agent::args::Unprogrammed,
+    /// As `policyc agent --pod-cidr`.
+    #[arg(long = "pod-cidr", value_name = "CIDR")]
+    pub pod_cidrs: Vec<ipnet::IpNet>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -39,9 +45,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = load_strict(&args.input)?;
     let cluster = &loaded.cluster;
     let opts = RenderOptions {
-        node: args.node_name.clone(),
         table: args.table.clone(),
         log_drops: args.log_drops,
+        unprogrammed_pods: args.unprogrammed_pods.into(),
+        pod_cidrs: args.pod_cidrs.clone(),
+        ..RenderOptions::new(args.node_name.clone())
     };
     let tx = render(cluster, &opts).replace();
     if args.json {

@@ -120,6 +120,8 @@ pub enum Match {
         field: AddrField,
         set: String,
     },
+    /// `fib saddr type local`: the source is one of this node's own addresses.
+    SaddrLocal,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -114,6 +114,13 @@ fn match_stmt(m: &Match) -> Statement<'static> {
             ])),
             set_ref(set),
         ),
+        Match::SaddrLocal => eq(
+            Expression::Named(NamedExpression::Fib(expr::Fib {
+                result: expr::FibResult::Type,
+                flags: HashSet::from([expr::FibFlag::Saddr]),
+            })),
+            Expression::String(s("local")),
+        ),
     }
 }
 

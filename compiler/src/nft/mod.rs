@@ -61,6 +61,19 @@
 //! ports resolve on the local pod and become plain `th dport N`). Only sets that this node's
 //! chains use are declared, so their number follows distinct selectors, not pods × policies.
 //!
+//! # Pods the agent has not programmed yet
+//!
+//! A pod's address reaches the maps only once the agent has seen it in the API, so a pod that
+//! starts before that is in no map and passes unpoliced (fail open). With
+//! [`UnprogrammedPods::Drop`], an interval set `pod-cidrs4` (`-6`) holds this node's pod CIDRs
+//! and, after the established/invalid/neighbour-discovery rules, `forward` sends a packet whose
+//! source or destination is in it to `unprogrammed-saddr4` / `unprogrammed-daddr4`, and `input`
+//! one whose source is in it to `unprogrammed-saddr4`. Those chains return for a known local pod
+//! (`@local4`) and, for the source, for the node's own addresses (`fib saddr type local`: the
+//! bridge's `10.244.1.1` and flannel.1's `10.244.1.0` are inside the CIDR and talk to
+//! themselves over `lo`), and drop everything else. Node-to-pod traffic leaves through OUTPUT
+//! and is never filtered, so kubelet probes keep reaching a new pod.
+//!
 //! With `log_drops`, each group chain ends with a lookup in `ingress-log4` (or `egress-log4`)
 //! that `goto`s the pod's own drop chain, which logs new connections (rate limited) with a prefix
 //! naming the pod, then drops.
@@ -74,6 +87,8 @@
 //! The workaround, in [`json`]: the map is built with a placeholder value type and the serialized
 //! object's `"map"` field is rewritten to `"verdict"`. Hence [`Transaction::json`] returns
 //! `serde_json::Value`; apply it with `nftables::helper::apply_ruleset_raw(&tx.json_text(), ..)`.
+
+use ipnet::IpNet;
 
 use crate::model::Cluster;
 
@@ -93,6 +108,24 @@ pub struct RenderOptions {
     pub table: String,
     /// Log dropped new connections (rate limited), with a prefix naming the pod.
     pub log_drops: bool,
+    /// Traffic of an address in this node's pod CIDRs that no known pod has (a pod started
+    /// before the agent learnt its IP): passed (the default) or dropped.
+    pub unprogrammed_pods: UnprogrammedPods,
+    /// This node's pod CIDRs for [`UnprogrammedPods::Drop`]; empty means the Node's
+    /// `spec.podCIDRs`.
+    pub pod_cidrs: Vec<IpNet>,
+}
+
+/// What the ruleset does with an address inside this node's pod CIDRs that belongs to no pod it
+/// knows. Whatever the choice, the node's own addresses, node-to-pod traffic, replies of
+/// established connections and IPv6 neighbour discovery pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UnprogrammedPods {
+    /// Fail open: not in any verdict map, so not policed until the agent programs it.
+    #[default]
+    Allow,
+    /// Fail closed: dropped to and from, until the agent programs it.
+    Drop,
 }
 
 impl RenderOptions {
@@ -101,7 +134,21 @@ impl RenderOptions {
             node: node.into(),
             table: DEFAULT_TABLE.to_string(),
             log_drops: false,
+            unprogrammed_pods: UnprogrammedPods::Allow,
+            pod_cidrs: Vec::new(),
         }
+    }
+
+    /// The pod CIDRs that [`UnprogrammedPods::Drop`] guards: the override, else the Node's.
+    pub fn node_pod_cidrs(&self, cluster: &Cluster) -> Vec<IpNet> {
+        if !self.pod_cidrs.is_empty() {
+            return self.pod_cidrs.clone();
+        }
+        cluster
+            .nodes
+            .get(&self.node)
+            .map(|n| n.pod_cidrs.clone())
+            .unwrap_or_default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Cluster → IR for one node: the local pods' verdict-map entries, one chain per distinct rule list
 //! (named by the hash of its text, so pods with identical effective rules share it), and one named
-//! set per distinct peer selector, ipBlock or (peer, named port) that those chains use.
+//! set per distinct peer selector, ipBlock or (peer, named port) that those chains use; with
+//! [`UnprogrammedPods::Drop`], the pod-CIDR guard (see the `nft` module doc).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hasher;
@@ -9,7 +10,7 @@ use std::net::IpAddr;
 use fnv::FnvHasher;
 
 use super::ir::*;
-use super::{text, RenderOptions, Ruleset};
+use super::{text, RenderOptions, Ruleset, UnprogrammedPods};
 use crate::model::{Cluster, Family, Pod, Protocol};
 use crate::policy::{Direction, IpBlock, NamespaceMatch, Peer, PortMatch};
 use crate::selector::Selector;
@@ -25,6 +26,16 @@ pub fn log_map(direction: Direction, family: Family) -> String {
 
 pub fn local_set(family: Family) -> String {
     format!("local{}", family_suffix(family))
+}
+
+/// This node's pod CIDRs, with [`UnprogrammedPods::Drop`].
+pub fn pod_cidrs_set(family: Family) -> String {
+    format!("pod-cidrs{}", family_suffix(family))
+}
+
+/// The chain that drops an unprogrammed address in `field` (only with [`UnprogrammedPods::Drop`]).
+pub fn unprogrammed_chain(field: AddrField, family: Family) -> String {
+    format!("unprogrammed-{}{}", field.as_str(), family_suffix(family))
 }
 
 fn family_suffix(family: Family) -> &'static str {
@@ -149,6 +160,19 @@ pub fn render(cluster: &Cluster, opts: &RenderOptions) -> Ruleset {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let pod_cidrs = match opts.unprogrammed_pods {
+        UnprogrammedPods::Allow => Vec::new(),
+        UnprogrammedPods::Drop => opts.node_pod_cidrs(cluster),
+    };
+    // A family with a pod CIDR but no pod yet still needs guarding: its first pod is exactly the
+    // one the option is for.
+    for net in &pod_cidrs {
+        let f = Family::of(&net.addr());
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
+    families.sort();
     if families.is_empty() {
         families.push(Family::Ipv4);
     }
@@ -163,6 +187,9 @@ pub fn render(cluster: &Cluster, opts: &RenderOptions) -> Ruleset {
         chain_by_body: HashMap::new(),
     };
     r.run();
+    if opts.unprogrammed_pods == UnprogrammedPods::Drop {
+        r.guard_pod_cidrs(&pod_cidrs);
+    }
     let mut chains: Vec<Chain> = Vec::with_capacity(r.chains.len() + 2);
     chains.push(r.forward_chain());
     chains.push(r.input_chain());
@@ -536,6 +563,11 @@ impl<'c> Renderer<'c> {
             Rule::verdict(vec![Match::CtState(vec![CtState::Invalid])], Verdict::Drop),
             Rule::verdict(vec![Match::Icmpv6Nd], Verdict::Accept),
         ];
+        for &f in self.guarded_families() {
+            for field in [AddrField::Saddr, AddrField::Daddr] {
+                rules.push(self.unprogrammed_jump(field, f));
+            }
+        }
         // Egress of the source first, then ingress of the destination: both must return.
         for d in [Direction::Egress, Direction::Ingress] {
             for &f in &self.families {
@@ -574,6 +606,10 @@ impl<'c> Renderer<'c> {
                 Verdict::Drop,
             ));
         }
+        // A packet to the node has a local destination: only its source can be unprogrammed.
+        for &f in self.guarded_families() {
+            rules.push(self.unprogrammed_jump(AddrField::Saddr, f));
+        }
         for &f in &self.families {
             rules.push(Rule::new(
                 vec![],
@@ -593,6 +629,96 @@ impl<'c> Renderer<'c> {
             rules,
         }
     }
+}
+
+impl Renderer<'_> {
+    /// The families whose pod CIDRs are guarded (none unless [`UnprogrammedPods::Drop`]).
+    fn guarded_families(&self) -> &[Family] {
+        match self.opts.unprogrammed_pods {
+            UnprogrammedPods::Allow => &[],
+            UnprogrammedPods::Drop => &self.families,
+        }
+    }
+
+    /// `ip saddr @pod-cidrs4 jump unprogrammed-saddr4`.
+    fn unprogrammed_jump(&self, field: AddrField, f: Family) -> Rule {
+        Rule::verdict(
+            vec![Match::AddrInSet {
+                family: f,
+                field,
+                set: pod_cidrs_set(f),
+            }],
+            Verdict::Jump(unprogrammed_chain(field, f)),
+        )
+    }
+
+    /// Declares the pod-CIDR sets and the chains that drop addresses in them that no known local
+    /// pod (and, for sources, no address of the node itself) has.
+    fn guard_pod_cidrs(&mut self, cidrs: &[ipnet::IpNet]) {
+        for &f in &self.families.clone() {
+            let nets: Vec<&ipnet::IpNet> = cidrs.iter().filter(|n| Family::of(&n.addr()) == f).collect();
+            let set = self.declare(
+                pod_cidrs_set(f),
+                SetKind::Interval(f),
+                Some("this node's pod CIDRs".into()),
+            );
+            set.elements = merged_ranges(&nets, f)
+                .into_iter()
+                .map(|(lo, hi)| Element::Range(lo, hi))
+                .collect();
+            for field in [AddrField::Saddr, AddrField::Daddr] {
+                let mut rules = vec![Rule::verdict(
+                    vec![Match::AddrInSet {
+                        family: f,
+                        field,
+                        set: local_set(f),
+                    }],
+                    Verdict::Return,
+                )];
+                if field == AddrField::Saddr {
+                    rules.push(Rule::verdict(vec![Match::SaddrLocal], Verdict::Return));
+                }
+                if self.opts.log_drops {
+                    rules.push(Rule::new(
+                        vec![Match::CtState(vec![CtState::New])],
+                        Action::Log {
+                            prefix: format!("policyc drop unprogrammed {}: ", field.as_str()),
+                        },
+                    ));
+                }
+                rules.push(Rule::verdict(vec![], Verdict::Drop));
+                let name = unprogrammed_chain(field, f);
+                self.chains.insert(
+                    name.clone(),
+                    Chain {
+                        name,
+                        base: None,
+                        rules,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The union of `nets` as sorted, disjoint, non-adjacent inclusive ranges (an interval set must
+/// not hold overlapping elements, and a `--pod-cidr` may overlap another).
+fn merged_ranges(nets: &[&ipnet::IpNet], f: Family) -> Vec<(IpAddr, IpAddr)> {
+    let mut spans: Vec<(u128, u128)> = nets
+        .iter()
+        .map(|n| (to_int(n.network()), to_int(n.broadcast())))
+        .collect();
+    spans.sort();
+    let mut out: Vec<(u128, u128)> = Vec::new();
+    for (lo, hi) in spans {
+        match out.last_mut() {
+            Some((_, end)) if lo <= end.saturating_add(1) => *end = (*end).max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out.into_iter()
+        .map(|(a, z)| (from_int(a, f), from_int(z, f)))
+        .collect()
 }
 
 fn comment(policy: &str, d: Direction, index: usize) -> String {
@@ -810,6 +936,21 @@ mod tests {
             "{comment}"
         );
         assert!(comment.len() <= 127 && comment.ends_with("..."), "{comment}");
+    }
+
+    #[test]
+    fn pod_cidrs_merge_into_disjoint_ranges() {
+        let nets: Vec<ipnet::IpNet> = ["10.0.0.128/25", "10.0.0.0/25", "10.0.0.64/26", "10.0.2.0/24"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let refs: Vec<&ipnet::IpNet> = nets.iter().collect();
+        let got: Vec<String> = merged_ranges(&refs, Family::Ipv4)
+            .into_iter()
+            .map(|(a, z)| format!("{a}-{z}"))
+            .collect();
+        // Adjacent halves join, a nested block disappears, a gap keeps two ranges.
+        assert_eq!(got, ["10.0.0.0-10.0.0.255", "10.0.2.0-10.0.2.255"]);
     }
 
     #[test]

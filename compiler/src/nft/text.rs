@@ -33,6 +33,7 @@ pub fn match_text(m: &Match) -> String {
             ip_proto(*family),
             field.as_str()
         ),
+        Match::SaddrLocal => "fib saddr type local".into(),
     }
 }
 

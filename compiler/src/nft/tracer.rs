@@ -104,6 +104,10 @@ fn matches(rs: &Ruleset, m: &Match, p: &Packet) -> bool {
                         .contains(&Element::AddrProtoPort(ip, p.protocol, p.dport))
                 })
         }
+        // A traced packet never comes from the node that traces it: the node's own traffic to
+        // its pods leaves through OUTPUT, and to itself loops back over `lo`, neither of which
+        // [`trace_connection`] sends through a ruleset.
+        Match::SaddrLocal => false,
     }
 }
 
@@ -230,12 +234,27 @@ pub struct ConnectionTrace {
     pub traversals: Vec<Traversal>,
 }
 
-/// Where an endpoint lives: a pod's node, or the node that owns a host address.
+/// Where an endpoint lives: a pod's node, the node that owns a host address, or the node whose
+/// pod CIDRs hold an address that no pod or node has (a pod the API does not show yet).
 fn node_of(cluster: &Cluster, ep: &Endpoint) -> Option<String> {
     match ep.pod.map(|i| &cluster.pods[i]) {
         Some(p) => p.node_name.clone(),
-        None => host_node(cluster, ep.ip),
+        None => host_node(cluster, ep.ip).or_else(|| cidr_node(cluster, ep.ip)),
     }
+}
+
+/// The node whose `spec.podCIDRs` hold `ip`, when `ip` is no node's own address. The bridge and
+/// vxlan addresses inside a CIDR (`10.244.1.1`, `10.244.1.0`) are not in the API, so they are
+/// traced as pods too.
+fn cidr_node(cluster: &Cluster, ip: IpAddr) -> Option<String> {
+    if host_node(cluster, ip).is_some() {
+        return None;
+    }
+    cluster
+        .nodes
+        .values()
+        .find(|n| n.pod_cidrs.iter().any(|c| c.contains(&ip)))
+        .map(|n| n.name.clone())
 }
 
 fn host_node(cluster: &Cluster, ip: IpAddr) -> Option<String> {
@@ -257,6 +276,9 @@ fn host_node(cluster: &Cluster, ip: IpAddr) -> Option<String> {
 /// `rulesets` holds each node's ruleset; a node without one filters nothing, and a pod without a
 /// node (never scheduled, so in no node's maps) is filtered nowhere.
 ///
+/// An address inside a node's pod CIDRs that no pod has (see [`super::UnprogrammedPods`]) is
+/// traced as a pod on that node that no ruleset knows.
+///
 /// The path: a pod source's own node sees it in `forward` (or `input` when the destination is
 /// that node's address); a pod destination's node sees it in `forward`, unless that is the
 /// source pod's node too (one pass covers both sides) or the source is that node itself
@@ -276,7 +298,12 @@ pub fn trace_connection(
     if src.pod.is_some() && src.pod == dst.pod {
         return open;
     }
-    let is_workload = |ep: &Endpoint| ep.pod.is_some_and(|i| !cluster.pods[i].host_network);
+    // An address in a node's pod CIDRs that no pod has is a pod the API does not show yet: its
+    // packets cross its node's `forward` like any pod's.
+    let is_workload = |ep: &Endpoint| match ep.pod {
+        Some(i) => !cluster.pods[i].host_network,
+        None => cidr_node(cluster, ep.ip).is_some(),
+    };
     let src_node = node_of(cluster, src);
     let dst_node = node_of(cluster, dst);
     let (src_wl, dst_wl) = (is_workload(src), is_workload(dst));

@@ -34,8 +34,13 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
     },
-    /// Print the HTTP status of GET http://ADDR/PATH.
-    HttpGet { addr: SocketAddr, path: String },
+    /// Print the HTTP status of GET http://ADDR/PATH (and, with --body, the body after it).
+    HttpGet {
+        addr: SocketAddr,
+        path: String,
+        #[arg(long)]
+        body: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,8 +59,21 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Session { target, timeout_ms } => policyc_e2e::server::session(target, timeout_ms),
-        Cmd::HttpGet { addr, path } => {
+        Cmd::HttpGet {
+            addr,
+            path,
+            body: false,
+        } => {
             println!("{}", policyc_e2e::server::http_status(addr, &path)?);
+            Ok(())
+        }
+        Cmd::HttpGet {
+            addr,
+            path,
+            body: true,
+        } => {
+            let (status, body) = policyc_e2e::server::http_get(addr, &path)?;
+            println!("{status}\n{body}");
             Ok(())
         }
     }

@@ -295,6 +295,53 @@ async fn failure_before_the_first_success_is_not_ready() {
     assert!(h.health.ready());
 }
 
+/// Consecutive failures cost readiness at the threshold (not before), the attempts back off
+/// exponentially meanwhile, and the first success restores it.
+#[tokio::test(start_paused = true)]
+async fn repeated_failures_make_it_unready_until_a_success() {
+    let h = start();
+    h.initial_sync().await;
+    sleep(Duration::from_secs(2)).await;
+    let n = DEFAULT_UNREADY_AFTER_FAILURES as usize;
+    h.dp.fail_next(n + 2);
+    h.send(pod("b")).await;
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        sleep(Duration::from_millis(100)).await;
+        let failed = h.dp.calls().len() - 1;
+        if seen.last().map(|(f, _, _)| *f) != Some(failed) {
+            seen.push((failed, h.health.ready(), h.metrics.consecutive_failures.get()));
+        }
+    }
+    // (failures so far, ready, gauge): ready through n-1 failures, not from n on.
+    for &(failed, ready, gauge) in &seen {
+        if failed == 0 {
+            continue;
+        }
+        if failed <= n + 2 {
+            assert_eq!(gauge as usize, failed, "{seen:?}");
+            assert_eq!(ready, failed < n, "after {failed} failures: {seen:?}");
+        } else {
+            assert_eq!((ready, gauge), (true, 0), "a success makes it Ready: {seen:?}");
+        }
+    }
+    assert_eq!(seen.last().unwrap().0, n + 3, "{seen:?}");
+    assert_eq!(h.health.consecutive_failures(), 0);
+    let t = h.dp.times();
+    let gaps: Vec<Duration> = t.windows(2).skip(1).map(|w| w[1] - w[0]).collect();
+    for (i, g) in gaps.iter().enumerate() {
+        assert!(*g >= Duration::from_millis(100) * (1 << i), "{gaps:?}");
+    }
+
+    // Threshold 0: never unready because of failures.
+    let health = Health::new(0);
+    health.set_for_test(true, true);
+    for _ in 0..100 {
+        health.failed();
+    }
+    assert!(health.ready());
+}
+
 #[tokio::test(start_paused = true)]
 async fn events_during_backoff_are_applied_by_the_retry() {
     let h = start();

@@ -286,3 +286,210 @@ async fn spawn_all_lists_every_kind_at_its_api_path() {
         t.abort();
     }
 }
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<std::sync::Mutex<Vec<policyc_compiler::nft::Transaction>>>);
+
+impl crate::agent::dataplane::Dataplane<policyc_compiler::nft::Transaction> for Recorder {
+    async fn apply(
+        &mut self,
+        txn: &policyc_compiler::nft::Transaction,
+    ) -> Result<(), crate::agent::dataplane::ApplyError> {
+        self.0.lock().unwrap().push(txn.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+    async fn wait_len(&self, n: usize) {
+        timeout(Duration::from_secs(20), async {
+            while self.len() < n {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{n} transactions expected, got {}", self.len()));
+    }
+}
+
+fn reset<K: Watched>(items: &[serde_json::Value]) -> Update {
+    K::wrap(Change::Reset(
+        items
+            .iter()
+            .map(|v| serde_json::from_value::<K>(v.clone()).unwrap().project())
+            .collect(),
+    ))
+}
+
+fn any_list(items: Vec<serde_json::Value>) -> Response<Body> {
+    let body =
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items});
+    Response::new(Body::from(serde_json::to_vec(&body).unwrap()))
+}
+
+/// Issue 8, "API failures", end to end down to what reaches the kernel: the agent's four
+/// watchers against a mocked API server, the real sync loop and nft planner, a dataplane that
+/// records the transactions. The pod watch (1) ends (the API server closing it), (2) fails to
+/// re-establish once (500), reconnects from the last resourceVersion without a relist, then
+/// (3) expires (410 Gone); the relist finds that c was deleted meanwhile and d created. The
+/// transactions must be exactly the compiler's: replace {a,b}, then the deltas to {a,b,c},
+/// {b,c} and {b,d}: the deleted-while-disconnected pod leaves the applied ruleset.
+#[tokio::test]
+async fn a_broken_watch_and_a_410_relist_reach_the_applied_ruleset() {
+    use crate::agent::sync::{Health, NftPlanner, SyncLoop, Timing};
+    use policyc_compiler::nft::{render, RenderOptions};
+
+    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let metrics = Arc::new(Metrics::new());
+    let (tx, rx) = mpsc::channel(64);
+    let tasks = spawn_all(client, tx, metrics.clone());
+    let rec = Recorder::default();
+    let opts = RenderOptions::new("n1");
+    let sync = SyncLoop::new(
+        NftPlanner { opts: opts.clone() },
+        rec.clone(),
+        metrics.clone(),
+        Arc::new(Health::default()),
+        Timing::default(),
+    );
+    let sync_task = tokio::spawn(sync.run(rx));
+
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "resourceVersion": "1"}});
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "resourceVersion": "1"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "198.18.0.1"}]}});
+    let policy = serde_json::to_value(crate::agent::testutil::k8s_policy(
+        "prod",
+        "deny-all",
+        json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
+    ))
+    .unwrap();
+    let (a, b) = (pod_json("a", "10.244.1.2", "5"), pod_json("b", "10.244.1.3", "6"));
+    let (c, d) = (
+        pod_json("c", "10.244.1.4", "11"),
+        pod_json("d", "10.244.1.5", "25"),
+    );
+    let ruleset = |pods: &[&serde_json::Value]| {
+        let mut idx = Index::new();
+        idx.update(reset::<corev1::Namespace>(std::slice::from_ref(&ns)));
+        idx.update(reset::<corev1::Node>(std::slice::from_ref(&node)));
+        idx.update(reset::<netv1::NetworkPolicy>(std::slice::from_ref(&policy)));
+        let pods: Vec<serde_json::Value> = pods.iter().map(|p| (*p).clone()).collect();
+        idx.update(reset::<corev1::Pod>(&pods));
+        render(&idx.snapshot(), &opts)
+    };
+
+    let mut held = Vec::new(); // watches of the other kinds, open and silent
+    let mut pod_requests = 0;
+    while pod_requests < 6 {
+        let (req, send) = timeout(Duration::from_secs(20), handle.next_request())
+            .await
+            .expect("requests")
+            .expect("service open");
+        let uri = req.uri().to_string();
+        let watch = uri.contains("watch=true");
+        if !req.uri().path().ends_with("/pods") {
+            if watch {
+                held.push(send);
+            } else {
+                let items = if uri.contains("namespaces") {
+                    vec![ns.clone()]
+                } else if uri.contains("nodes") {
+                    vec![node.clone()]
+                } else {
+                    vec![policy.clone()]
+                };
+                send.send_response(any_list(items));
+            }
+            continue;
+        }
+        let step = pod_requests;
+        pod_requests += 1;
+        let expect = |want_watch: bool, rv: &str| {
+            assert_eq!(watch, want_watch, "pod request {step}: {uri}");
+            assert!(
+                uri.contains(&format!("resourceVersion={rv}")) || rv.is_empty(),
+                "pod request {step}: {uri}"
+            );
+        };
+        match step {
+            0 => {
+                expect(false, "");
+                send.send_response(list("10", vec![a.clone(), b.clone()]));
+            }
+            1 => {
+                expect(true, "10");
+                rec.wait_len(1).await;
+                // One event, then the response ends: the API server closed the watch.
+                send.send_response(events(&[json!({"type": "ADDED", "object": c.clone()})]));
+            }
+            2 => {
+                expect(true, "11");
+                rec.wait_len(2).await;
+                let status = json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                    "message": "connection reset", "reason": "InternalError", "code": 500});
+                send.send_response(
+                    Response::builder()
+                        .status(500)
+                        .body(Body::from(serde_json::to_vec(&status).unwrap()))
+                        .unwrap(),
+                );
+            }
+            3 => {
+                expect(true, "11");
+                send.send_response(events(&[
+                    json!({"type": "DELETED", "object": pod_json("a", "10.244.1.2", "12")}),
+                    json!({"type": "ERROR", "object": {
+                        "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+                        "message": "too old resource version: 12 (30)", "reason": "Expired", "code": 410}}),
+                ]));
+            }
+            4 => {
+                expect(false, "");
+                rec.wait_len(3).await;
+                // c was deleted and d created while the watch was down.
+                send.send_response(list("30", vec![b.clone(), d.clone()]));
+            }
+            _ => {
+                expect(true, "30");
+                held.push(send);
+            }
+        }
+    }
+    rec.wait_len(4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = rec.0.lock().unwrap().clone();
+    let (r1, r2, r3, r4) = (
+        ruleset(&[&a, &b]),
+        ruleset(&[&a, &b, &c]),
+        ruleset(&[&b, &c]),
+        ruleset(&[&b, &d]),
+    );
+    assert!(r3 != r4 && r2 != r3 && r1 != r2, "each step changes the ruleset");
+    let want = [
+        r1.replace(),
+        r2.update_from(&r1),
+        r3.update_from(&r2),
+        r4.update_from(&r3),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "transaction {i}:\n{}\nexpected:\n{}", g.script, w.script);
+    }
+    assert!(
+        got[3].script.contains("10.244.1.4") && !r4.replace().script.contains("10.244.1.4"),
+        "the last delta removes c, which the applied ruleset no longer has:\n{}",
+        got[3].script
+    );
+    assert_eq!(metrics.watch_restarts(Kind::Pod), 1, "only the 410 relists");
+    assert!(metrics
+        .encode()
+        .contains("policyc_watch_errors_total{kind=\"Pod\"} 2"));
+    sync_task.abort();
+    for t in tasks {
+        t.abort();
+    }
+}
