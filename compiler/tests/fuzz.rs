@@ -19,7 +19,7 @@ use policyc_compiler::explain::explain_pod;
 use policyc_compiler::lint::{self, Config};
 use policyc_compiler::load::load_texts;
 use policyc_compiler::matrix::{default_family, default_ports, matrix};
-use policyc_compiler::nft::{render, RenderOptions};
+use policyc_compiler::nft::{render, RenderOptions, UnprogrammedPods};
 use policyc_compiler::spans::Spans;
 use policyc_compiler::{Engine, Family};
 use proptest::strategy::Strategy;
@@ -35,7 +35,7 @@ fn cases() -> u32 {
 
 /// One ruleset to check with nft: the script and JSON of its replace transaction, and the input.
 struct Rendered {
-    /// Chains beyond the two base chains: some policy selects a pod of this node.
+    /// A policy group chain (`ing-*`, `egr-*`): some policy selects a pod of this node.
     enforcing: bool,
     script: String,
     json: Value,
@@ -88,9 +88,25 @@ fn pipeline(input: &Input, case: usize, out: &mut Vec<Rendered>) {
     nodes.sort();
     nodes.dedup();
     for (k, node) in nodes.iter().enumerate() {
+        // Every other ruleset drops traffic of unprogrammed addresses in the node's pod CIDRs
+        // (from the Node, or given), which adds its own sets and rules.
+        let unprogrammed = (case / 2 + k).is_multiple_of(2);
         let opts = RenderOptions {
             table: format!("fz{case}n{k}"),
             log_drops: (case + k).is_multiple_of(2),
+            unprogrammed_pods: if unprogrammed {
+                UnprogrammedPods::Drop
+            } else {
+                UnprogrammedPods::Allow
+            },
+            pod_cidrs: if unprogrammed && case.is_multiple_of(3) {
+                vec![
+                    "10.244.0.0/24".parse().unwrap(),
+                    "fd00:10:244::/64".parse().unwrap(),
+                ]
+            } else {
+                Vec::new()
+            },
             ..RenderOptions::new(node.clone())
         };
         let rs = render(&cluster, &opts);
@@ -100,7 +116,10 @@ fn pipeline(input: &Input, case: usize, out: &mut Vec<Rendered>) {
         // A delta from an empty table must also be well formed.
         let _ = rs.update_from(&Default::default());
         out.push(Rendered {
-            enforcing: rs.chains.len() > 2,
+            enforcing: rs
+                .chains
+                .iter()
+                .any(|c| c.name.starts_with("ing-") || c.name.starts_with("egr-")),
             script: tx.script.clone(),
             json: tx.json(),
             input: case,
