@@ -614,3 +614,95 @@ fn kustomize_builds_both_bases() {
     check_build(&manifests());
     check_build(&manifests().join("cleanup"));
 }
+
+/// Every container of every DaemonSet in every base (agent and cleanup, init containers too).
+fn all_daemonsets() -> Vec<(String, DaemonSet)> {
+    let mut out = Vec::new();
+    for dir in [manifests(), manifests().join("cleanup")] {
+        let (_, kinds) = base(&dir);
+        for (file, kind) in &kinds {
+            if kind == "DaemonSet" {
+                out.push((file.clone(), parse::<DaemonSet>(&dir.join(file))));
+            }
+        }
+    }
+    out
+}
+
+/// Least privilege, checked independently of what the code asks for (so a change to the code and
+/// the manifests together cannot widen it unnoticed): the ClusterRole only reads; no container is
+/// privileged, escalates, writes its root file system or adds a capability beyond NET_ADMIN (and
+/// NET_RAW); none shares the host's PID or IPC namespace.
+#[test]
+fn the_manifests_keep_least_privilege() {
+    let dir = manifests();
+    let (_, kinds) = base(&dir);
+    let role: ClusterRole = parse(&dir.join(file_of(&kinds, "ClusterRole")));
+    let rules = role.rules.as_deref().unwrap_or_default();
+    assert!(!rules.is_empty());
+    for rule in rules {
+        for v in &rule.verbs {
+            assert!(
+                ["get", "list", "watch"].contains(&v.as_str()),
+                "ClusterRole grants {v:?}: only get/list/watch are allowed ({rule:?})"
+            );
+        }
+        for r in rule.resources.iter().flatten() {
+            assert!(
+                !r.contains('*') && !r.contains('/') && r != "secrets",
+                "ClusterRole reaches {r:?}"
+            );
+        }
+    }
+    let daemonsets = all_daemonsets();
+    assert_eq!(daemonsets.len(), 2, "the agent and the cleanup DaemonSet");
+    for (file, ds) in &daemonsets {
+        let spec = pod_spec(ds);
+        assert_ne!(spec.host_pid, Some(true), "{file}: hostPID");
+        assert_ne!(spec.host_ipc, Some(true), "{file}: hostIPC");
+        if let Some(psc) = &spec.security_context {
+            assert!(psc.sysctls.is_none(), "{file}: pod sysctls");
+        }
+        for v in spec.volumes.iter().flatten() {
+            assert!(v.host_path.is_none(), "{file}: hostPath volume {}", v.name);
+        }
+        let containers = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten());
+        for c in containers {
+            let at = format!("{file}: container {}", c.name);
+            let sc = c
+                .security_context
+                .as_ref()
+                .unwrap_or_else(|| panic!("{at}: no securityContext"));
+            assert_ne!(sc.privileged, Some(true), "{at}: privileged");
+            assert_eq!(
+                sc.allow_privilege_escalation,
+                Some(false),
+                "{at}: allowPrivilegeEscalation"
+            );
+            assert_eq!(
+                sc.read_only_root_filesystem,
+                Some(true),
+                "{at}: readOnlyRootFilesystem"
+            );
+            assert_ne!(sc.proc_mount.as_deref(), Some("Unmasked"), "{at}: procMount");
+            let caps = sc
+                .capabilities
+                .as_ref()
+                .unwrap_or_else(|| panic!("{at}: capabilities"));
+            assert_eq!(
+                caps.drop.as_deref(),
+                Some(&["ALL".to_string()][..]),
+                "{at}: drop ALL"
+            );
+            for cap in caps.add.iter().flatten() {
+                assert!(
+                    ["NET_ADMIN", "NET_RAW"].contains(&cap.as_str()),
+                    "{at}: adds capability {cap}"
+                );
+            }
+        }
+    }
+}

@@ -20,4 +20,5 @@ pub mod scenarios;
 pub mod sctp;
 pub mod server;
 pub mod sh;
+pub mod soak;
 pub mod topology;

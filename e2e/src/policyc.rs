@@ -240,6 +240,11 @@ impl Agent {
         }
     }
 
+    /// The agent's process id (`ip netns exec` execs the agent in place), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL, as an OOM kill or a node crash would: no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
