@@ -692,6 +692,20 @@ fn invalid_policies_fail_closed_through_the_agent() {
                     .all(|d| d.contains("NetworkPolicy alpha/broken") && d.contains(field)),
             "{step}: {diags:?}"
         );
+        // Consecutive steps may predict the same matrix, so convergence alone does not show that
+        // the agents have loaded this step: wait until each has logged it.
+        for (a, &from) in sb.agents().iter().zip(&offsets) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !a.full_log()[from..].contains("invalid policy (fails closed)") {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{step}: {}: no log line within 10 s:\n{}",
+                    a.node,
+                    &a.full_log()[from..]
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         sb.converge_to(&step, since, Duration::from_secs(10), std::slice::from_ref(&m))
             .unwrap_or_else(|e| panic!("{e:#}"));
         // Fail closed: nothing the valid policies deny becomes allowed, and the broken policy
