@@ -80,24 +80,7 @@ fn fuzz(label: &str, strategy: impl Strategy<Value = Input>) {
 
 fn corpus() -> Vec<Vec<(String, String)>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("examples")];
-    for e in std::fs::read_dir(root.join("compiler/tests/fixtures")).unwrap() {
-        dirs.push(e.unwrap().path());
-    }
-    dirs.sort();
-    dirs.iter()
-        .map(|d| {
-            let mut files: Vec<(String, String)> = std::fs::read_dir(d)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-                .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
-                .collect();
-            files.sort();
-            files
-        })
-        .filter(|f| !f.is_empty())
-        .collect()
+    fuzzgen::corpus(&root.join("examples"), &root.join("compiler/tests/fixtures"))
 }
 
 #[test]

@@ -263,24 +263,10 @@ fn check_json(ns: &NetNs, chunk: &[Rendered], inputs: &[Input], bad: &mut Vec<St
 
 /// The YAML files of the examples and of each fixture directory: valid inputs to mutate.
 fn corpus() -> Vec<Vec<(String, String)>> {
-    let mut dirs = vec![manifest_dir().join("../examples")];
-    for e in std::fs::read_dir(manifest_dir().join("tests/fixtures")).unwrap() {
-        dirs.push(e.unwrap().path());
-    }
-    dirs.sort();
-    dirs.iter()
-        .map(|d| {
-            let mut files: Vec<(String, String)> = std::fs::read_dir(d)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-                .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
-                .collect();
-            files.sort();
-            files
-        })
-        .filter(|f| !f.is_empty())
-        .collect()
+    fuzzgen::corpus(
+        &manifest_dir().join("../examples"),
+        &manifest_dir().join("tests/fixtures"),
+    )
 }
 
 #[test]

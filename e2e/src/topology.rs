@@ -267,24 +267,31 @@ impl Network {
         Ok(())
     }
 
-    /// A pod namespace on `node` with host part `host` of the node's pod CIDR (both families when
-    /// the network is dual-stack), wired to the node's bridge the way the bridge CNI plugin does.
-    pub fn add_pod(&mut self, node: usize, host: u8, label: &str) -> Result<PodNet> {
+    /// A pod namespace whose `eth0` is a veth on `node`'s bridge, as the bridge CNI plugin wires
+    /// it; addresses and routes are the caller's.
+    fn pod_netns(&mut self, node: usize, label: &str) -> Result<(Netns, String)> {
         let ns = Netns::create(&format!("{}-p-{label}", self.run_id))?;
-        let p = ns.name.as_str();
         let n = self.nodes[node].ns.name.as_str();
         self.veth_seq += 1;
         let host_veth = format!("veth{}", self.veth_seq);
         sh::ip(
             n,
             &[
-                "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", p,
+                "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
             ],
         )?;
         sh::ip(
             n,
             &["link", "set", &host_veth, "master", self.kind.bridge(), "up"],
         )?;
+        Ok((ns, host_veth))
+    }
+
+    /// A pod namespace on `node` with host part `host` of the node's pod CIDR (both families when
+    /// the network is dual-stack), wired to the node's bridge the way the bridge CNI plugin does.
+    pub fn add_pod(&mut self, node: usize, host: u8, label: &str) -> Result<PodNet> {
+        let (ns, host_veth) = self.pod_netns(node, label)?;
+        let p = ns.name.as_str();
         let ip4 = pod_ip4(node, host);
         let mut ips = vec![IpAddr::V4(ip4)];
         sh::ip(p, &["addr", "add", &format!("{ip4}/24"), "dev", "eth0"])?;
@@ -321,21 +328,8 @@ impl Network {
     /// which may be wider than the bridge's /24, as a flannel /22 lease is), default route via
     /// the bridge.
     pub fn add_pod_v4(&mut self, node: usize, ip: Ipv4Addr, prefix: u8, label: &str) -> Result<PodNet> {
-        let ns = Netns::create(&format!("{}-p-{label}", self.run_id))?;
+        let (ns, host_veth) = self.pod_netns(node, label)?;
         let p = ns.name.as_str();
-        let n = self.nodes[node].ns.name.as_str();
-        self.veth_seq += 1;
-        let host_veth = format!("veth{}", self.veth_seq);
-        sh::ip(
-            n,
-            &[
-                "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", p,
-            ],
-        )?;
-        sh::ip(
-            n,
-            &["link", "set", &host_veth, "master", self.kind.bridge(), "up"],
-        )?;
         sh::ip(p, &["addr", "add", &format!("{ip}/{prefix}"), "dev", "eth0"])?;
         sh::ip(p, &["link", "set", "eth0", "up"])?;
         let gw = format!("10.244.{node}.1");

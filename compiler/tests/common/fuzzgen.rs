@@ -639,3 +639,26 @@ pub fn mutated(corpus: Vec<Vec<(String, String)>>) -> impl Strategy<Value = Inpu
             Input { files }
         })
 }
+
+/// The YAML files of `examples` and of every fixture directory under `fixtures`, one entry per
+/// directory (sorted): the seeds [`mutated`] starts from.
+pub fn corpus(examples: &std::path::Path, fixtures: &std::path::Path) -> Vec<Vec<(String, String)>> {
+    let mut dirs = vec![examples.to_path_buf()];
+    for e in std::fs::read_dir(fixtures).unwrap() {
+        dirs.push(e.unwrap().path());
+    }
+    dirs.sort();
+    dirs.iter()
+        .map(|d| {
+            let mut files: Vec<(String, String)> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+                .collect();
+            files.sort();
+            files
+        })
+        .filter(|f| !f.is_empty())
+        .collect()
+}
