@@ -5,48 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use policyc::agent::dataplane::{ApplyError, Nft};
 
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
+mod common;
+use common::{can_run, run, wait_for, Killed};
 
-/// Ok, or the reason the prerequisites are missing.
-fn prerequisites() -> Result<(), String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| format!("id: {e}"))?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("not running as root".into());
-    }
-    for (bin, arg) in [("nft", "--version"), ("ip", "-V")] {
-        match Command::new(bin).arg(arg).output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err(format!("{bin} is not installed")),
-        }
-    }
-    Ok(())
-}
-
-/// Skips (returns false) when prerequisites are missing, or fails under CI=true.
-fn can_run(test: &str) -> bool {
-    match prerequisites() {
-        Ok(()) => true,
-        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: prerequisite missing under CI=true: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipping {test}: {reason}");
-            false
-        }
-    }
-}
+const TOOLS: &[(&str, &str)] = &[("nft", "--version"), ("ip", "-V")];
 
 /// A network namespace that is removed however the test ends.
 struct Netns {
@@ -122,7 +88,10 @@ const GOOD: &str = "table inet t1 {\n chain input {\n  type filter hook input pr
 
 #[tokio::test]
 async fn nft_dataplane_applies_atomically_and_keeps_the_old_table_on_failure() {
-    if !can_run("nft_dataplane_applies_atomically_and_keeps_the_old_table_on_failure") {
+    if !can_run(
+        "nft_dataplane_applies_atomically_and_keeps_the_old_table_on_failure",
+        TOOLS,
+    ) {
         return;
     }
     let ns = Netns::new();
@@ -153,23 +122,6 @@ async fn nft_dataplane_applies_atomically_and_keeps_the_old_table_on_failure() {
         .expect("no error when already gone");
 }
 
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn copy_examples(to: &Path) {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     for e in std::fs::read_dir(examples).unwrap() {
@@ -182,7 +134,7 @@ const NEW_POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namesp
 
 #[test]
 fn agent_takes_over_replaces_survives_sigterm_and_cleans_up() {
-    if !can_run("agent_takes_over_replaces_survives_sigterm_and_cleans_up") {
+    if !can_run("agent_takes_over_replaces_survives_sigterm_and_cleans_up", TOOLS) {
         return;
     }
     let ns = Netns::new();
@@ -206,7 +158,7 @@ fn agent_takes_over_replaces_survives_sigterm_and_cleans_up() {
 
     let bin = env!("CARGO_BIN_EXE_policyc");
     // Inside the namespace (so its port is too), with the failure-injecting wrapper as --nft.
-    let mut agent = Agent(
+    let mut agent = Killed(
         Command::new("ip")
             .args(["netns", "exec", &ns.name, bin, "agent", "--node-name", "node-0"])
             .args(["--manifests", manifests.path().to_str().unwrap()])
@@ -302,7 +254,7 @@ fn example_rulesets() -> (policyc_compiler::nft::Ruleset, policyc_compiler::nft:
 
 #[tokio::test]
 async fn json_and_text_transactions_give_the_same_kernel_state() {
-    if !can_run("json_and_text_transactions_give_the_same_kernel_state") {
+    if !can_run("json_and_text_transactions_give_the_same_kernel_state", TOOLS) {
         return;
     }
     use policyc::agent::dataplane::Format;
@@ -337,7 +289,7 @@ async fn json_and_text_transactions_give_the_same_kernel_state() {
 
 #[tokio::test]
 async fn a_rejected_json_transaction_reports_nfts_message() {
-    if !can_run("a_rejected_json_transaction_reports_nfts_message") {
+    if !can_run("a_rejected_json_transaction_reports_nfts_message", TOOLS) {
         return;
     }
     let (first, _) = example_rulesets();
@@ -553,7 +505,7 @@ fn now_ns() -> u128 {
 /// from the moment the change is written (before, during or after the apply).
 #[test]
 fn killed_mid_apply_leaves_the_old_or_the_new_table() {
-    if !can_run("killed_mid_apply_leaves_the_old_or_the_new_table") {
+    if !can_run("killed_mid_apply_leaves_the_old_or_the_new_table", TOOLS) {
         return;
     }
     let ns = Netns::new();
@@ -684,7 +636,7 @@ fn http_get(ns: &Netns, url: &str) -> (String, String) {
 /// and logged.
 #[test]
 fn api_unreachable_at_start_keeps_the_previous_table() {
-    if !can_run("api_unreachable_at_start_keeps_the_previous_table") {
+    if !can_run("api_unreachable_at_start_keeps_the_previous_table", TOOLS) {
         return;
     }
     if Command::new("curl").arg("--version").output().is_err() {
@@ -724,7 +676,7 @@ fn api_unreachable_at_start_keeps_the_previous_table() {
     )
     .unwrap();
     let agent_log = ns.dir.path().join("agent.log");
-    let mut agent = Agent(
+    let mut agent = Killed(
         Command::new("ip")
             .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_policyc"), "agent"])
             .args([

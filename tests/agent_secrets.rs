@@ -8,11 +8,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Substrings of every planted secret; none may appear in any log line or metric.
+mod common;
+use common::{can_run, run, wait_for, Killed};
+
+const TOOLS: &[(&str, &str)] = &[("nft", "--version"), ("ip", "-V"), ("curl", "--version")];
+
 const MARKERS: [&str; 2] = ["envsecret", "tokensecret"];
 const TOKEN: &str = "tokensecret-3b9f1c7e2a";
 
@@ -24,40 +29,6 @@ const SECRET_ENV: [(&str, &str); 4] = [
     ("KUBE_TOKEN", "envsecret-kube-77f0"),
     ("HTTPS_PROXY_PASSWORD", "envsecret-proxy-c3d1"),
 ];
-
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
-
-fn missing() -> Option<String> {
-    let uid = run("id", &["-u"]);
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not running as root".into());
-    }
-    for (bin, arg) in [("nft", "--version"), ("ip", "-V"), ("curl", "--version")] {
-        match Command::new(bin).arg(arg).output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Some(format!("{bin} is not installed")),
-        }
-    }
-    None
-}
-
-fn can_run(test: &str) -> bool {
-    match missing() {
-        None => true,
-        Some(r) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: prerequisite missing under CI=true: {r}")
-        }
-        Some(r) => {
-            eprintln!("skipping {test}: {r}");
-            false
-        }
-    }
-}
 
 /// A network namespace removed however the test ends.
 struct Netns(String);
@@ -97,23 +68,6 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -210,7 +164,10 @@ fn fake_api_server() {
 
 #[test]
 fn logs_and_metrics_never_carry_the_token_or_environment_values() {
-    if !can_run("logs_and_metrics_never_carry_the_token_or_environment_values") {
+    if !can_run(
+        "logs_and_metrics_never_carry_the_token_or_environment_values",
+        TOOLS,
+    ) {
         return;
     }
     let ns = Netns::new();
