@@ -30,6 +30,16 @@ fn cases() -> Vec<(String, PathBuf)> {
     out
 }
 
+/// The render options a case directory asks for with its marker files.
+fn case_options(dir: &Path, node: &str) -> RenderOptions {
+    let mut opts = RenderOptions::new(node);
+    opts.log_drops = dir.join("LOG_DROPS").exists();
+    if dir.join("UNPROGRAMMED_DROP").exists() {
+        opts.unprogrammed_pods = UnprogrammedPods::Drop;
+    }
+    opts
+}
+
 fn load_case(name: &str, dir: &Path) -> Cluster {
     load_dir(dir, INVALID_CASES.contains(&name))
 }
@@ -58,11 +68,7 @@ fn goldens_match() {
     for (name, dir) in cases() {
         let cluster = load_case(&name, &dir);
         for node in node_names(&cluster) {
-            let mut opts = RenderOptions::new(&node);
-            opts.log_drops = dir.join("LOG_DROPS").exists();
-            if dir.join("UNPROGRAMMED_DROP").exists() {
-                opts.unprogrammed_pods = UnprogrammedPods::Drop;
-            }
+            let opts = case_options(&dir, &node);
             let rs = render(&cluster, &opts);
             let tx = rs.replace();
             check_golden(
@@ -143,11 +149,7 @@ fn every_case_as_json_is_accepted_by_nft() {
     for (name, dir) in cases() {
         let cluster = load_case(&name, &dir);
         for node in node_names(&cluster) {
-            let mut opts = RenderOptions::new(&node);
-            opts.log_drops = dir.join("LOG_DROPS").exists();
-            if dir.join("UNPROGRAMMED_DROP").exists() {
-                opts.unprogrammed_pods = UnprogrammedPods::Drop;
-            }
+            let opts = case_options(&dir, &node);
             let json = render(&cluster, &opts).replace().json_text();
             ns.nft_ok(&["-j", "-c", "-f", "-"], &json);
         }
